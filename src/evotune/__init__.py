@@ -1,0 +1,19 @@
+"""evotune: hyperparameter tuning by hand, grid, random and evolutionary search."""
+
+from evotune.exceptions import (
+    ConfigError, EvotuneError, ObjectiveError, ParamsError, ResultError, SchemaVersionError,
+    SpaceError, StorageError, StudyConflictError, StudyNotFoundError, TrialStateError,
+)
+from evotune.space import Categorical, Float, Int, Space
+from evotune.strategies import GridSearch, ManualSearch, RandomSearch, Strategy
+from evotune.study import Study, list_studies
+from evotune.trial import Trial, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Categorical", "ConfigError", "EvotuneError", "Float", "GridSearch", "Int", "ManualSearch",
+    "ObjectiveError", "ParamsError", "RandomSearch", "ResultError", "SchemaVersionError", "Space",
+    "SpaceError", "StorageError", "Strategy", "Study", "StudyConflictError", "StudyNotFoundError",
+    "Trial", "TrialState", "TrialStateError", "__version__", "list_studies",
+]

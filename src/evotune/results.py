@@ -1,0 +1,61 @@
+"""Turning what an objective returns into a value and named metrics."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+from evotune.exceptions import ResultError
+
+#: Metric name used when an objective returns a bare number and the study names none.
+DEFAULT_METRIC = "value"
+
+
+def _number(name: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+        if hasattr(raw, "item") and getattr(raw, "size", 1) == 1:  # numpy and torch scalars
+            return _number(name, raw.item())
+        raise ResultError(f"metric {name!r} must be a number, got {raw!r} ({type(raw).__name__})")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ResultError(f"metric {name!r} must be finite, got {value!r}")
+    return value
+
+
+def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, float]]:
+    """Return ``(value, metrics)`` from a number or a dict of named numbers.
+
+    Args:
+        result: What the objective returned (or what was given to ``tell`` / ``add``).
+        metric: The metric the study optimizes; required to pick one of several metrics.
+
+    Raises:
+        ResultError: Naming what came back and what was expected.
+    """
+    if isinstance(result, Mapping):
+        if not result:
+            raise ResultError("the result is an empty dict; expected a number or a dict of named metrics")
+        metrics = {}
+        for name, raw in result.items():
+            if not isinstance(name, str):
+                raise ResultError(f"metric names must be strings, got {name!r}")
+            metrics[name] = _number(name, raw)
+        if metric is None:
+            if len(metrics) > 1:
+                raise ResultError(
+                    f"the result has several metrics {sorted(metrics)}; name the one to optimize "
+                    f"with Study(metric=...)"
+                )
+            return next(iter(metrics.values())), metrics
+        if metric not in metrics:
+            raise ResultError(f"the result has no metric {metric!r}; it has {sorted(metrics)}")
+        return metrics[metric], metrics
+    if result is None or isinstance(result, (str, bytes)):
+        raise ResultError(
+            f"expected a number or a dict of named metrics, got {result!r} ({type(result).__name__})"
+        )
+    name = metric or DEFAULT_METRIC
+    value = _number(name, result)
+    return value, {name: value}

@@ -1,0 +1,485 @@
+"""The three kinds of hyperparameter: Float, Int and Categorical.
+
+Each distribution is an immutable value that validates itself once, in ``__init__``, and
+owns its operators: sampling, mutation, crossover, grid points and the JSON round-trip.
+Every operator works through the *unit* coordinate ``u`` in ``[0, 1]``: a log-scale
+parameter is uniform in ``u`` over the logarithm of its range, and a discrete parameter
+gives each of its values an equal slice of ``[0, 1]``. Strategies can therefore treat any
+parameter as a number in ``[0, 1]`` without branching on its type.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evotune.exceptions import ParamsError, SpaceError
+
+#: Blend-crossover extension: children may land this fraction of the parents' distance
+#: beyond either parent (in unit coordinates).
+BLEND_ALPHA = 0.25
+
+
+def _reflect(u: float) -> float:
+    """Fold any real number back into [0, 1] by mirroring at the bounds (no loops)."""
+    u = math.fmod(abs(u), 2.0)
+    return 2.0 - u if u > 1.0 else u
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+class Distribution(ABC):
+    """Base of Float, Int and Categorical; see the module docstring for the unit coordinate."""
+
+    kind: str = ""
+
+    # -- identity ---------------------------------------------------------------------
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description that :func:`distribution_from_dict` turns back into it."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; create a new one instead")
+        object.__setattr__(self, name, value)
+
+    # -- values -----------------------------------------------------------------------
+    @abstractmethod
+    def validate(self, value: Any, name: str = "value") -> Any:
+        """Return the canonical form of ``value`` or raise ParamsError naming ``name``."""
+
+    def contains(self, value: Any) -> bool:
+        """True when ``value`` is a valid value of this distribution."""
+        try:
+            self.validate(value)
+        except ParamsError:
+            return False
+        return True
+
+    @abstractmethod
+    def to_unit(self, value: Any) -> float:
+        """Map a valid value to its unit coordinate in [0, 1]."""
+
+    @abstractmethod
+    def from_unit(self, u: float) -> Any:
+        """Map a unit coordinate in [0, 1] to a valid value."""
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """Draw one value from the distribution (uniform in the unit coordinate)."""
+        return self.from_unit(float(rng.random()))
+
+    @property
+    def cardinality(self) -> float:
+        """Number of distinct values (``math.inf`` for a continuous Float)."""
+        return math.inf
+
+    # -- operators --------------------------------------------------------------------
+    def mutate(self, value: Any, rng: np.random.Generator, scale: float = 0.1) -> Any:
+        """Return a nearby value: a Gaussian step of ``scale`` in the unit coordinate.
+
+        The step is mirrored at the bounds, so the result is always inside the space. For a
+        discrete parameter whose step rounds back to ``value``, the nearest neighbour in the
+        direction of the step is taken, so a mutation always changes something when it can.
+        """
+        u = self.to_unit(value)
+        delta = float(rng.normal(0.0, scale))
+        child = self.from_unit(_reflect(u + delta))
+        if child == value and self.cardinality > 1:
+            child = self._neighbour(value, 1 if delta >= 0 else -1)
+        return child
+
+    def _neighbour(self, value: Any, direction: int) -> Any:
+        return value
+
+    def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> Any:
+        """Blend two parents: a uniform draw around and between them in unit coordinates."""
+        ua, ub = self.to_unit(a), self.to_unit(b)
+        low, high = min(ua, ub), max(ua, ub)
+        spread = (high - low) * BLEND_ALPHA
+        return self.from_unit(_reflect(float(rng.uniform(low - spread, high + spread))))
+
+    @abstractmethod
+    def grid(self, points: int | None = None) -> list[Any]:
+        """The grid values of this parameter (see GridSearch)."""
+
+    def key(self, value: Any) -> Any:
+        """A hashable form of a valid value, equal for values that are the same configuration."""
+        return value
+
+
+class Float(Distribution):
+    """A real-valued hyperparameter on ``[low, high]``.
+
+    Args:
+        low: Lower bound (inclusive).
+        high: Upper bound (inclusive); must be greater than ``low``.
+        log: Sample uniformly in log space; requires ``low > 0``.
+        step: Restrict values to ``low, low + step, ...`` up to ``high``.
+
+    Raises:
+        SpaceError: When a bound, ``log`` or ``step`` breaks a rule.
+
+    Example:
+        >>> Float(1e-5, 1e-1, log=True)
+        Float(1e-05, 0.1, log=True)
+        >>> Float(0.0, 0.5, step=0.1).grid()
+        [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    """
+
+    kind = "float"
+
+    def __init__(self, low: float, high: float, *, log: bool = False, step: float | None = None):
+        for field, value in (("low", low), ("high", high)):
+            if not _is_real(value) or not math.isfinite(float(value)):
+                raise SpaceError(f"Float {field} must be a finite number, got {_describe(value)}")
+        low, high = float(low), float(high)
+        if not low < high:
+            raise SpaceError(f"Float low must be < high, got low={low!r} high={high!r}")
+        if not isinstance(log, (bool, np.bool_)):
+            raise SpaceError(f"Float log must be True or False, got {_describe(log)}")
+        if log and low <= 0:
+            raise SpaceError(f"Float with log=True needs low > 0, got low={low!r}")
+        if step is not None:
+            if not _is_real(step) or not math.isfinite(float(step)) or step <= 0:
+                raise SpaceError(f"Float step must be a number > 0, got step={step!r}")
+            step = float(step)
+            if step > high - low:
+                raise SpaceError(
+                    f"Float step must not exceed high - low = {high - low!r}, got step={step!r}"
+                )
+            if log:
+                raise SpaceError("Float cannot have both log=True and a step; choose one")
+        self.low, self.high, self.log, self.step = low, high, bool(log), step
+        self._count = int(math.floor((high - low) / step + 1e-9)) + 1 if step else 0
+        self._frozen = True
+
+    def __repr__(self) -> str:
+        extra = ", log=True" if self.log else (f", step={self.step!r}" if self.step else "")
+        return f"Float({self.low!r}, {self.high!r}{extra})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "float", "low": self.low, "high": self.high, "log": self.log, "step": self.step}
+
+    @property
+    def cardinality(self) -> float:
+        return self._count if self.step else math.inf
+
+    def _snap(self, index: int) -> float:
+        return min(round(self.low + index * self.step, 12), self.high)  # type: ignore[operator]
+
+    def validate(self, value: Any, name: str = "value") -> float:
+        if not _is_real(value) or not math.isfinite(float(value)):
+            raise ParamsError(f"parameter {name!r} must be a finite number, got {_describe(value)}")
+        value = float(value)
+        tolerance = 1e-12 * max(1.0, abs(self.low), abs(self.high))
+        if not self.low - tolerance <= value <= self.high + tolerance:
+            raise ParamsError(
+                f"parameter {name!r} must be in [{self.low!r}, {self.high!r}], got {value!r}"
+            )
+        if self.step:
+            index = (value - self.low) / self.step
+            if abs(index - round(index)) > 1e-6:
+                raise ParamsError(
+                    f"parameter {name!r} must be on a step of {self.step!r} from {self.low!r}, "
+                    f"got {value!r}"
+                )
+            return self._snap(int(round(index)))
+        return min(max(value, self.low), self.high)
+
+    def to_unit(self, value: Any) -> float:
+        if self.step:
+            return (round((value - self.low) / self.step) + 0.5) / self._count
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> float:
+        u = min(max(float(u), 0.0), 1.0)
+        if self.step:
+            return self._snap(min(int(u * self._count), self._count - 1))
+        if self.log:
+            span = math.log(self.high) - math.log(self.low)
+            return min(max(math.exp(math.log(self.low) + u * span), self.low), self.high)
+        return min(max(self.low + u * (self.high - self.low), self.low), self.high)
+
+    def _neighbour(self, value: Any, direction: int) -> float:
+        index = round((value - self.low) / self.step)  # type: ignore[operator]
+        if not 0 <= index + direction < self._count:
+            direction = -direction
+        return self._snap(index + direction)
+
+    def grid(self, points: int | None = None) -> list[float]:
+        if self.step:
+            return [self._snap(i) for i in range(self._count)]
+        if points is None:
+            raise SpaceError(
+                f"{self!r} has no step, so its grid is undefined: give it a step "
+                f"(Float(low, high, step=...)) or pass GridSearch(points=N)"
+            )
+        if self.log:
+            values = np.geomspace(self.low, self.high, points)
+        else:
+            values = np.linspace(self.low, self.high, points)
+        return [float(v) for v in values]
+
+    def key(self, value: Any) -> Any:
+        return float(f"{value:.12g}")
+
+
+class Int(Distribution):
+    """An integer hyperparameter on ``[low, high]``, both bounds included.
+
+    Args:
+        low: Lower bound (an integer).
+        high: Upper bound (an integer greater than ``low``).
+        log: Sample uniformly in log space; requires ``low >= 1``.
+        step: Restrict values to ``low, low + step, ...`` up to ``high``.
+
+    Example:
+        >>> Int(2, 5).grid()
+        [2, 3, 4, 5]
+    """
+
+    kind = "int"
+
+    def __init__(self, low: int, high: int, *, log: bool = False, step: int = 1):
+        for field, value in (("low", low), ("high", high), ("step", step)):
+            if not isinstance(value, (numbers.Integral, float)) or isinstance(value, (bool, np.bool_)) or (
+                isinstance(value, float) and not value.is_integer()
+            ):
+                raise SpaceError(f"Int {field} must be an integer, got {_describe(value)}")
+        low, high, step = int(low), int(high), int(step)
+        if not low < high:
+            raise SpaceError(f"Int low must be < high, got low={low!r} high={high!r}")
+        if not isinstance(log, (bool, np.bool_)):
+            raise SpaceError(f"Int log must be True or False, got {_describe(log)}")
+        if log and low < 1:
+            raise SpaceError(f"Int with log=True needs low >= 1, got low={low!r}")
+        if step < 1:
+            raise SpaceError(f"Int step must be an integer >= 1, got step={step!r}")
+        if step > high - low:
+            raise SpaceError(f"Int step must not exceed high - low = {high - low}, got step={step!r}")
+        if log and step != 1:
+            raise SpaceError("Int cannot have both log=True and a step; choose one")
+        self.low, self.high, self.log, self.step = low, high, bool(log), step
+        self._count = (high - low) // step + 1
+        self._frozen = True
+
+    def __repr__(self) -> str:
+        extra = ", log=True" if self.log else (f", step={self.step}" if self.step != 1 else "")
+        return f"Int({self.low}, {self.high}{extra})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "int", "low": self.low, "high": self.high, "log": self.log, "step": self.step}
+
+    @property
+    def cardinality(self) -> float:
+        return self._count
+
+    def validate(self, value: Any, name: str = "value") -> int:
+        if isinstance(value, (bool, np.bool_)) or not _is_real(value):
+            raise ParamsError(f"parameter {name!r} must be an integer, got {_describe(value)}")
+        if isinstance(value, numbers.Integral):
+            value = int(value)
+        elif math.isfinite(float(value)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ParamsError(f"parameter {name!r} must be an integer, got {_describe(value)}")
+        if not self.low <= value <= self.high:
+            raise ParamsError(f"parameter {name!r} must be in [{self.low}, {self.high}], got {value}")
+        if (value - self.low) % self.step:
+            raise ParamsError(
+                f"parameter {name!r} must be on a step of {self.step} from {self.low}, got {value}"
+            )
+        return value
+
+    def _log_edges(self) -> tuple[float, float]:
+        return math.log(self.low - 0.5), math.log(self.high + 0.5)
+
+    def to_unit(self, value: Any) -> float:
+        if self.log:
+            lo, hi = self._log_edges()
+            return (math.log(value) - lo) / (hi - lo)
+        return ((value - self.low) // self.step + 0.5) / self._count
+
+    def from_unit(self, u: float) -> int:
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            lo, hi = self._log_edges()
+            return min(max(int(round(math.exp(lo + u * (hi - lo)))), self.low), self.high)
+        return self.low + self.step * min(int(u * self._count), self._count - 1)
+
+    def _neighbour(self, value: Any, direction: int) -> int:
+        child = value + direction * self.step
+        if not self.low <= child <= self.high:
+            child = value - direction * self.step
+        return child
+
+    def grid(self, points: int | None = None) -> list[int]:
+        return list(range(self.low, self.high + 1, self.step))
+
+
+_JSON_SCALARS = (str, bool, int, float, type(None))
+
+
+class Categorical(Distribution):
+    """A choice among a list of values (strings, numbers, booleans or None).
+
+    Args:
+        choices: The values, at least one, no duplicates, each storable as JSON.
+        ordered: Treat the choices as ordered: mutation steps to a nearby choice instead
+            of resampling any other.
+
+    Example:
+        >>> Categorical(["relu", "tanh"]).grid()
+        ['relu', 'tanh']
+    """
+
+    kind = "categorical"
+
+    def __init__(self, choices: Sequence[Any], *, ordered: bool = False):
+        if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray)):
+            raise SpaceError(f"Categorical choices must be a list of values, got {_describe(choices)}")
+        values = [c.item() if isinstance(c, np.generic) else c for c in choices]
+        if not values:
+            raise SpaceError("Categorical choices must not be empty, got []")
+        keys = []
+        for value in values:
+            if not isinstance(value, _JSON_SCALARS) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise SpaceError(
+                    "Categorical choices must be strings, numbers, booleans or None that JSON can "
+                    f"store, got {_describe(value)}"
+                )
+            keys.append(json.dumps(value))
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise SpaceError(f"Categorical choices must be unique, got duplicates {', '.join(duplicates)}")
+        if not isinstance(ordered, (bool, np.bool_)):
+            raise SpaceError(f"Categorical ordered must be True or False, got {_describe(ordered)}")
+        self.choices = tuple(values)
+        self.ordered = bool(ordered)
+        self._index = {k: i for i, k in enumerate(keys)}
+        self._frozen = True
+
+    def __repr__(self) -> str:
+        extra = ", ordered=True" if self.ordered else ""
+        return f"Categorical({list(self.choices)!r}{extra})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "categorical", "choices": list(self.choices), "ordered": self.ordered}
+
+    @property
+    def cardinality(self) -> float:
+        return len(self.choices)
+
+    def index(self, value: Any) -> int:
+        """Position of ``value`` among the choices (raises ParamsError when absent)."""
+        return self._index[json.dumps(self.validate(value))]
+
+    def validate(self, value: Any, name: str = "value") -> Any:
+        if isinstance(value, np.generic):
+            value = value.item()
+        try:
+            key = json.dumps(value)
+        except (TypeError, ValueError):
+            key = None
+        if key is None or key not in self._index:
+            raise ParamsError(
+                f"parameter {name!r} must be one of {list(self.choices)!r}, got {_describe(value)}"
+            )
+        return self.choices[self._index[key]]
+
+    def to_unit(self, value: Any) -> float:
+        return (self.index(value) + 0.5) / len(self.choices)
+
+    def from_unit(self, u: float) -> Any:
+        u = min(max(float(u), 0.0), 1.0)
+        return self.choices[min(int(u * len(self.choices)), len(self.choices) - 1)]
+
+    def mutate(self, value: Any, rng: np.random.Generator, scale: float = 0.1) -> Any:
+        """Unordered: any other choice, uniformly. Ordered: a step in the unit coordinate."""
+        if len(self.choices) == 1:
+            return value
+        if self.ordered:
+            return super().mutate(value, rng, scale)
+        current = self.index(value)
+        pick = int(rng.integers(len(self.choices) - 1))
+        return self.choices[pick + (pick >= current)]
+
+    def _neighbour(self, value: Any, direction: int) -> Any:
+        index = self.index(value) + direction
+        if not 0 <= index < len(self.choices):
+            index -= 2 * direction
+        return self.choices[index]
+
+    def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> Any:
+        """Unordered: one parent's choice. Ordered: blend like a number."""
+        if self.ordered:
+            return super().crossover(a, b, rng)
+        return a if rng.random() < 0.5 else b
+
+    def grid(self, points: int | None = None) -> list[Any]:
+        return list(self.choices)
+
+    def key(self, value: Any) -> Any:
+        return json.dumps(value)
+
+
+_KINDS: dict[str, type[Distribution]] = {"float": Float, "int": Int, "categorical": Categorical}
+
+
+def distribution_from_dict(data: dict[str, Any], name: str = "parameter") -> Distribution:
+    """Rebuild a distribution from :meth:`Distribution.to_dict` output.
+
+    Raises:
+        SpaceError: When the type is unknown or a field is missing or invalid.
+    """
+    if not isinstance(data, dict):
+        raise SpaceError(f"{name}: a distribution must be a mapping, got {_describe(data)}")
+    fields = dict(data)
+    kind = fields.pop("type", None)
+    if kind not in _KINDS:
+        raise SpaceError(
+            f"{name}: type must be one of {sorted(_KINDS)}, got {kind!r}"
+        )
+    allowed = {
+        "float": {"low", "high", "log", "step"},
+        "int": {"low", "high", "log", "step"},
+        "categorical": {"choices", "ordered"},
+    }[kind]
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise SpaceError(f"{name}: unknown key {unknown[0]!r} for type {kind!r} (allowed: {sorted(allowed)})")
+    try:
+        if kind == "categorical":
+            if "choices" not in fields:
+                raise SpaceError("a categorical needs 'choices'")
+            return Categorical(fields["choices"], ordered=fields.get("ordered", False))
+        for required in ("low", "high"):
+            if required not in fields:
+                raise SpaceError(f"a {kind} needs {required!r}")
+        if kind == "int" and fields.get("step") is None:
+            fields.pop("step", None)
+        return _KINDS[kind](fields.pop("low"), fields.pop("high"), **fields)
+    except SpaceError as error:
+        raise SpaceError(f"{name}: {error}") from None

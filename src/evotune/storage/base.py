@@ -1,0 +1,132 @@
+"""The storage interface shared by the in-memory and SQL backends.
+
+A storage keeps studies and their trials. It sits below the study and knows nothing of
+strategies or objectives: params, metrics and attributes go in and out as JSON-ready data.
+Every method is one short transaction, safe to call from several processes at once (for
+backends that can be shared), and a finished trial is durable when ``finish_trial`` returns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from evotune.trial import Trial, TrialState
+
+#: Version of the stored layout; a database written with a higher number is refused.
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """What a storage keeps about a study besides its trials."""
+
+    study_id: int
+    name: str
+    space: dict[str, Any]
+    direction: str
+    metric: str | None
+    strategy: dict[str, Any]
+    created_at: datetime
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One line of :meth:`Storage.list_studies`."""
+
+    name: str
+    direction: str
+    metric: str | None
+    strategy: str
+    n_trials: int
+    n_complete: int
+    n_failed: int
+    best_value: float | None
+    created_at: datetime
+    last_activity: datetime | None
+
+
+class DuplicateTrialError(Exception):
+    """Internal: another worker already created a trial with the same configuration."""
+
+
+class Storage(ABC):
+    """Abstract storage; see :class:`MemoryStorage` and :class:`SQLStorage`."""
+
+    url: str = "memory"
+
+    @abstractmethod
+    def create_study(
+        self, name: str, space: dict[str, Any], direction: str, metric: str | None,
+        strategy: dict[str, Any], attrs: dict[str, Any] | None = None,
+    ) -> tuple[StudyRecord, bool]:
+        """Create the study, or return the existing one of that name.
+
+        Returns:
+            The record and True when it was created, False when it already existed.
+        """
+
+    @abstractmethod
+    def load_study(self, name: str) -> StudyRecord:
+        """Raises StudyNotFoundError when there is no study of that name."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]: ...
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None: ...
+
+    @abstractmethod
+    def set_study_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
+        """Merge ``attrs`` into the study's attributes."""
+
+    @abstractmethod
+    def create_trial(
+        self, study_id: int, params: dict[str, Any], state: TrialState, *, key: str | None = None,
+        origin: str | None = None, generation: int | None = None, parents: Sequence[int] = (),
+        attrs: dict[str, Any] | None = None, value: float | None = None,
+        metrics: dict[str, float] | None = None, max_trials: int | None = None, unique: bool = False,
+    ) -> Trial | None:
+        """Append a trial with the next number, atomically.
+
+        ``key`` identifies the configuration: with ``unique``, when a trial with the same key
+        exists, raise :class:`DuplicateTrialError`. ``max_trials`` bounds the number of started (non
+        WAITING) trials: return None, creating nothing, when a RUNNING trial would exceed it.
+        A COMPLETE trial (a manual record) is created finished.
+        """
+
+    @abstractmethod
+    def claim_waiting_trial(self, study_id: int, max_trials: int | None = None,
+                            worker: str | None = None) -> Trial | None:
+        """Move the oldest WAITING trial to RUNNING and return it (None if none or over budget)."""
+
+    @abstractmethod
+    def finish_trial(
+        self, study_id: int, number: int, state: TrialState, *, value: float | None = None,
+        metrics: dict[str, float] | None = None, error: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> Trial:
+        """Record the outcome of a RUNNING trial; raises TrialStateError if it is not RUNNING."""
+
+    @abstractmethod
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        """Mark these RUNNING trials alive now."""
+
+    @abstractmethod
+    def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
+        """Mark FAILED ("worker lost") each RUNNING trial whose heartbeat is older than the grace."""
+
+    @abstractmethod
+    def get_trials(self, study_id: int, start: int = 0, numbers: Sequence[int] | None = None) -> list[Trial]:
+        """Trials numbered ``start`` and above, plus those in ``numbers``, in number order."""
+
+    def close(self) -> None:
+        """Release connections (a no-op for memory)."""

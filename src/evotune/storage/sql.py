@@ -1,0 +1,403 @@
+"""SQLStorage: SQLite (the embedded default) and PostgreSQL through SQLAlchemy Core.
+
+Layout: one row per study, one row per trial; params, metrics and attributes are JSON text
+(never pickle). SQLite runs in WAL mode with a busy timeout, and every write takes the write
+lock up front (``BEGIN IMMEDIATE``), so several processes can share one file without
+"database is locked" errors. PostgreSQL serializes trial creation per study with a row lock
+on the study. Each method is one short transaction, committed before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+
+from evotune.exceptions import SchemaVersionError, StorageError, StudyNotFoundError, TrialStateError
+from evotune.storage.base import (
+    SCHEMA_VERSION, DuplicateTrialError, Storage, StudyRecord, StudySummary,
+)
+from evotune.trial import Trial, TrialState
+
+_metadata = sa.MetaData()
+
+_meta = sa.Table(
+    "evotune_meta", _metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+_studies = sa.Table(
+    "evotune_studies", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("space", sa.Text, nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(512)),
+    sa.Column("strategy", sa.Text, nullable=False),
+    sa.Column("attrs", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_number", sa.Integer, nullable=False),
+    sa.Column("n_started", sa.Integer, nullable=False),
+)
+
+_trials = sa.Table(
+    "evotune_trials", _metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("evotune_studies.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("generation", sa.Integer),
+    sa.Column("parents", sa.Text, nullable=False),
+    sa.Column("origin", sa.String(64)),
+    sa.Column("attrs", sa.Text, nullable=False),
+    sa.Column("key", sa.String(64)),
+    sa.Index("ix_evotune_trials_key", "study_id", "key"),
+    sa.Index("ix_evotune_trials_state", "study_id", "state"),
+)
+
+_TRIAL_COLUMNS = [c for c in _trials.c if c.name not in ("study_id", "key")]
+
+
+def _stamp(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _row_to_trial(row: Any) -> Trial:
+    return Trial(
+        number=row.number, params=json.loads(row.params), state=TrialState(row.state),
+        value=row.value, metrics=json.loads(row.metrics), error=row.error,
+        started_at=_stamp(row.started_at), finished_at=_stamp(row.finished_at),
+        generation=row.generation, parents=tuple(json.loads(row.parents)), origin=row.origin,
+        attrs=json.loads(row.attrs), heartbeat_at=_stamp(row.heartbeat_at),
+    )
+
+
+def _normalize_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        rest = url.split("://", 1)[1]
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql://" + rest
+        return "postgresql+psycopg://" + rest
+    return url
+
+
+class SQLStorage(Storage):
+    """Storage in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
+
+    Args:
+        url: A SQLAlchemy database URL.
+        timeout: Seconds a write waits for another process's lock before failing.
+
+    Raises:
+        StorageError: When the URL is invalid, the driver is missing, or the database cannot
+            be opened or is not an evotune database.
+        SchemaVersionError: When the database was written by a newer evotune.
+    """
+
+    def __init__(self, url: str, timeout: float = 60.0):
+        self.url = url
+        self._sqlite = url.startswith("sqlite")
+        try:
+            self._engine = self._create_engine(_normalize_url(url), timeout)
+        except (ArgumentError, NoSuchModuleError, ValueError) as error:
+            raise StorageError(f"storage URL {url!r} is not valid: {error}") from None
+        except ImportError as error:
+            hint = " (pip install 'evotune[postgres]')" if "postgres" in url else ""
+            raise StorageError(f"storage URL {url!r} needs a driver that is not installed{hint}: {error}") from None
+        self._setup()
+
+    # -- engine --------------------------------------------------------------------------
+    def _create_engine(self, url: str, timeout: float) -> Engine:
+        if not self._sqlite:
+            return sa.create_engine(url, pool_pre_ping=True, future=True)
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise StorageError(f"storage URL {self.url!r}: folder {folder!r} does not exist")
+        engine = sa.create_engine(
+            url, connect_args={"timeout": timeout, "check_same_thread": False}, future=True,
+        )
+        busy_ms = int(timeout * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # durable against a killed process
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("write") else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection:
+                connection.info["write"] = write
+                try:
+                    with connection.begin():
+                        yield connection
+                finally:
+                    connection.info["write"] = False
+        except (DuplicateTrialError, StudyNotFoundError, TrialStateError, IntegrityError):
+            raise
+        except DBAPIError as error:
+            raise StorageError(f"storage {self.url!r}: {error.orig}") from error
+        except SQLAlchemyError as error:
+            raise StorageError(f"storage {self.url!r}: {error}") from error
+
+    def _setup(self) -> None:
+        for attempt in range(5):
+            try:
+                with self._transaction(write=True) as conn:
+                    _metadata.create_all(conn, checkfirst=True)
+                    row = conn.execute(sa.select(_meta.c.value).where(_meta.c.key == "schema_version")).first()
+                    if row is None:
+                        conn.execute(_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                        version = SCHEMA_VERSION
+                    else:
+                        version = int(row.value)
+                break
+            except IntegrityError:
+                time.sleep(0.05 * (attempt + 1))  # another process created the schema meanwhile
+            except StorageError as error:
+                if "already exists" in str(error) and attempt < 4:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"storage {self.url!r} has schema version {version}, newer than this evotune "
+                f"understands ({SCHEMA_VERSION}); upgrade evotune"
+            )
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"])  # type: ignore[misc]
+
+    # -- studies ---------------------------------------------------------------------------
+    @staticmethod
+    def _record(row: Any) -> StudyRecord:
+        return StudyRecord(
+            row.id, row.name, json.loads(row.space), row.direction, row.metric,
+            json.loads(row.strategy), _stamp(row.created_at), json.loads(row.attrs),  # type: ignore[arg-type]
+        )
+
+    def create_study(self, name, space, direction, metric, strategy, attrs=None):
+        try:
+            with self._transaction(write=True) as conn:
+                row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+                if row is not None:
+                    return self._record(row), False
+                conn.execute(_studies.insert().values(
+                    name=name, space=_dumps(space), direction=direction, metric=metric,
+                    strategy=_dumps(strategy), attrs=_dumps(attrs or {}), created_at=time.time(),
+                    next_number=0, n_started=0,
+                ))
+                row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).one()
+                return self._record(row), True
+        except IntegrityError:  # created by another process between our check and insert
+            return self.load_study(name), False
+
+    def load_study(self, name: str) -> StudyRecord:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+        if row is None:
+            raise StudyNotFoundError(f"no study named {name!r} in storage {self.url!r}")
+        return self._record(row)
+
+    def list_studies(self) -> list[StudySummary]:
+        t = _trials.c
+        counts = (
+            sa.select(
+                t.study_id,
+                sa.func.count().label("n"),
+                sa.func.sum(sa.case((t.state == "COMPLETE", 1), else_=0)).label("complete"),
+                sa.func.sum(sa.case((t.state == "FAILED", 1), else_=0)).label("failed"),
+                sa.func.min(t.value).label("low"),
+                sa.func.max(t.value).label("high"),
+                sa.func.max(sa.func.coalesce(t.finished_at, t.started_at)).label("last"),
+            ).group_by(t.study_id).subquery()
+        )
+        query = sa.select(_studies, counts).select_from(
+            _studies.outerjoin(counts, counts.c.study_id == _studies.c.id)
+        ).order_by(_studies.c.id)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(query).all()
+        return [
+            StudySummary(
+                row.name, row.direction, row.metric, json.loads(row.strategy).get("type", "?"),
+                row.n or 0, row.complete or 0, row.failed or 0,
+                row.low if row.direction == "minimize" else row.high,
+                _stamp(row.created_at), _stamp(row.last),  # type: ignore[arg-type]
+            )
+            for row in rows
+        ]
+
+    def delete_study(self, name: str) -> None:
+        with self._transaction(write=True) as conn:
+            row = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).first()
+            if row is None:
+                raise StudyNotFoundError(f"no study named {name!r} in storage {self.url!r}")
+            conn.execute(_trials.delete().where(_trials.c.study_id == row.id))
+            conn.execute(_studies.delete().where(_studies.c.id == row.id))
+
+    def set_study_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
+        with self._transaction(write=True) as conn:
+            current = conn.execute(sa.select(_studies.c.attrs).where(_studies.c.id == study_id)).scalar_one()
+            merged = {**json.loads(current), **attrs}
+            conn.execute(_studies.update().where(_studies.c.id == study_id).values(attrs=_dumps(merged)))
+
+    # -- trials ----------------------------------------------------------------------------
+    def _lock_study(self, conn: Connection, study_id: int) -> Any:
+        query = sa.select(_studies.c.next_number, _studies.c.n_started).where(_studies.c.id == study_id)
+        if not self._sqlite:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.url!r}")
+        return row
+
+    def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
+                     parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False):
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            counters = self._lock_study(conn, study_id)
+            started = state is not TrialState.WAITING
+            if state is TrialState.RUNNING and max_trials is not None and counters.n_started >= max_trials:
+                return None
+            if unique and key is not None and conn.execute(
+                sa.select(_trials.c.number).where(_trials.c.study_id == study_id, _trials.c.key == key).limit(1)
+            ).first() is not None:
+                raise DuplicateTrialError(key)
+            number = counters.next_number
+            conn.execute(_trials.insert().values(
+                study_id=study_id, number=number, state=state.value, value=value, params=_dumps(params),
+                metrics=_dumps(metrics or {}), error=None, started_at=now if started else None,
+                finished_at=now if state.finished else None,
+                heartbeat_at=now if state is TrialState.RUNNING else None, generation=generation,
+                parents=_dumps(list(parents)), origin=origin, attrs=_dumps(attrs or {}), key=key,
+            ))
+            conn.execute(_studies.update().where(_studies.c.id == study_id).values(
+                next_number=number + 1, n_started=counters.n_started + int(started),
+            ))
+        return Trial(
+            number=number, params=dict(params), state=state, value=value, metrics=dict(metrics or {}),
+            started_at=_stamp(now) if started else None, finished_at=_stamp(now) if state.finished else None,
+            generation=generation, parents=tuple(parents), origin=origin, attrs=dict(attrs or {}),
+            heartbeat_at=_stamp(now) if state is TrialState.RUNNING else None,
+        )
+
+    def claim_waiting_trial(self, study_id, max_trials=None, worker=None):
+        with self._transaction(write=True) as conn:
+            counters = self._lock_study(conn, study_id)
+            if max_trials is not None and counters.n_started >= max_trials:
+                return None
+            row = conn.execute(
+                sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == study_id, _trials.c.state == "WAITING")
+                .order_by(_trials.c.number).limit(1)
+            ).first()
+            if row is None:
+                return None
+            now = time.time()
+            attrs = json.loads(row.attrs)
+            if worker:
+                attrs["worker"] = worker
+            conn.execute(_trials.update().where(
+                _trials.c.study_id == study_id, _trials.c.number == row.number
+            ).values(state="RUNNING", started_at=now, heartbeat_at=now, attrs=_dumps(attrs)))
+            conn.execute(_studies.update().where(_studies.c.id == study_id).values(
+                n_started=counters.n_started + 1))
+        return _row_to_trial(row).replace(
+            state=TrialState.RUNNING, started_at=_stamp(now), heartbeat_at=_stamp(now), attrs=attrs)
+
+    def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            row = conn.execute(sa.select(*_TRIAL_COLUMNS).where(
+                _trials.c.study_id == study_id, _trials.c.number == number)).first()
+            if row is None:
+                raise TrialStateError(f"trial {number} does not exist in this study")
+            if row.state != "RUNNING":
+                raise TrialStateError(f"trial {number} is {row.state}, only a RUNNING trial can be finished")
+            merged = {**json.loads(row.attrs), **(attrs or {})}
+            conn.execute(_trials.update().where(
+                _trials.c.study_id == study_id, _trials.c.number == number
+            ).values(state=state.value, value=value, metrics=_dumps(metrics or {}), error=error,
+                     finished_at=now, attrs=_dumps(merged)))
+        return _row_to_trial(row).replace(
+            state=state, value=value, metrics=dict(metrics or {}), error=error,
+            finished_at=_stamp(now), attrs=merged)
+
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        if not numbers:
+            return
+        with self._transaction(write=True) as conn:
+            conn.execute(_trials.update().where(
+                _trials.c.study_id == study_id, _trials.c.number.in_(list(numbers)),
+                _trials.c.state == "RUNNING",
+            ).values(heartbeat_at=time.time()))
+
+    def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
+        limit = time.time() - grace_seconds
+        with self._transaction(write=True) as conn:
+            rows = conn.execute(sa.select(*_TRIAL_COLUMNS).where(
+                _trials.c.study_id == study_id, _trials.c.state == "RUNNING",
+                sa.func.coalesce(_trials.c.heartbeat_at, _trials.c.started_at) < limit,
+            )).all()
+            now = time.time()
+            for row in rows:
+                conn.execute(_trials.update().where(
+                    _trials.c.study_id == study_id, _trials.c.number == row.number,
+                ).values(state="FAILED", error="worker lost", finished_at=now))
+        return [
+            _row_to_trial(row).replace(state=TrialState.FAILED, error="worker lost", finished_at=_stamp(now))
+            for row in rows
+        ]
+
+    def get_trials(self, study_id, start=0, numbers=None):
+        condition = _trials.c.number >= start
+        extra = [n for n in (numbers or ()) if n < start]
+        if extra:
+            condition = sa.or_(condition, _trials.c.number.in_(extra))
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == study_id, condition)
+                .order_by(_trials.c.number)
+            ).all()
+        return [_row_to_trial(row) for row in rows]

@@ -1,0 +1,44 @@
+"""Strategies propose parameter sets from the space and the history of trials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evotune.exceptions import ConfigError
+from evotune.strategies.base import WAIT, History, Proposal, Strategy, make_rng
+from evotune.strategies.grid import GridSearch
+from evotune.strategies.manual import ManualSearch
+from evotune.strategies.random import RandomSearch
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "manual": ManualSearch, "grid": GridSearch, "random": RandomSearch,
+}
+
+
+def default_strategy(seed: int | None = None) -> Strategy:
+    """The strategy a study uses when none is given."""
+    return RandomSearch(seed=seed)
+
+
+def strategy_from_config(config: dict[str, Any]) -> Strategy:
+    """Rebuild a strategy from :meth:`Strategy.to_config` output (or a config file's table).
+
+    Raises:
+        ConfigError: For an unknown type or an invalid setting, naming it.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"strategy must be a table with a 'type', got {config!r}")
+    settings = dict(config)
+    kind = settings.pop("type", None)
+    if kind not in STRATEGIES:
+        raise ConfigError(f"strategy type must be one of {sorted(STRATEGIES)}, got {kind!r}")
+    try:
+        return STRATEGIES[kind](**settings)
+    except TypeError as error:
+        raise ConfigError(f"strategy {kind!r}: {error}") from None
+
+
+__all__ = [
+    "STRATEGIES", "WAIT", "GridSearch", "History", "ManualSearch", "Proposal", "RandomSearch",
+    "Strategy", "default_strategy", "make_rng", "strategy_from_config",
+]

@@ -1,0 +1,175 @@
+"""The strategy interface: a small base class and the read-only history it sees.
+
+A strategy proposes the next parameter set from two things only: the space and the
+:class:`History` of trials. It never touches the study or the storage, so the same history
+always gives the same proposal, and a study resumed from storage resumes its strategy too.
+
+To write a strategy, subclass :class:`Strategy`, set ``name`` and implement ``propose``::
+
+    class Constant(Strategy):
+        name = "constant"
+        def propose(self, space, history, number):
+            return Proposal(params={n: d.from_unit(0.5) for n, d in space.items()}, origin="constant")
+
+``propose`` returns a :class:`Proposal`, :data:`WAIT` (nothing can be proposed until a
+running trial finishes, e.g. at a generation barrier) or ``None`` (the strategy is
+exhausted and the study stops).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evotune.exceptions import ConfigError
+from evotune.space import Params, Space
+from evotune.trial import Trial, TrialState
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A parameter set to evaluate, with its lineage."""
+
+    params: Params
+    origin: str
+    generation: int | None = None
+    parents: tuple[int, ...] = ()
+
+
+class _Wait:
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+#: Returned by ``propose`` when the next proposal depends on trials still running.
+WAIT = _Wait()
+
+
+def make_rng(seed: int, *keys: int) -> np.random.Generator:
+    """A generator derived from the strategy seed and any keys (trial number, generation...)."""
+    return np.random.default_rng([seed, *keys])
+
+
+class History(Sequence[Trial]):
+    """Every trial of a study in number order, read-only for strategies.
+
+    Besides the trials it keeps, incrementally, the identity of every parameter set already
+    proposed (:meth:`seen`) and the completed trials, so strategies stay fast at any size.
+
+    Attributes:
+        space: The study's space.
+        direction: "minimize" or "maximize".
+        budget: The ``max_trials`` of the running ``optimize`` call, when one was given.
+    """
+
+    def __init__(self, space: Space, direction: str = "minimize", budget: int | None = None):
+        self.space = space
+        self.direction = direction
+        self.budget = budget
+        self._trials: list[Trial] = []
+        self._keys: set[tuple[Any, ...]] = set()
+        self._completed: list[Trial] = []
+        self._n_started = 0
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._trials[index]
+
+    def __len__(self) -> int:
+        return len(self._trials)
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self._trials)
+
+    def _record(self, trial: Trial) -> None:
+        """Insert or update a trial (called by the study, never by strategies)."""
+        if trial.number < len(self._trials):
+            previous = self._trials[trial.number]
+            self._trials[trial.number] = trial
+            if previous.state is TrialState.WAITING and trial.state is not TrialState.WAITING:
+                self._n_started += 1
+            if trial.state is TrialState.COMPLETE and previous.state is not TrialState.COMPLETE:
+                self._completed.append(trial)
+            return
+        if trial.number != len(self._trials):
+            raise ValueError(f"trial {trial.number} recorded out of order (have {len(self._trials)})")
+        self._trials.append(trial)
+        self._n_started += trial.state is not TrialState.WAITING
+        self._keys.add(self.space.key(trial.params))
+        if trial.state is TrialState.COMPLETE:
+            self._completed.append(trial)
+
+    def seen(self, params: Mapping[str, Any]) -> bool:
+        """True when this configuration was already proposed, queued or recorded."""
+        return self.space.key(params) in self._keys
+
+    @property
+    def completed(self) -> list[Trial]:
+        """Completed trials, in the order they completed."""
+        return list(self._completed)
+
+    @property
+    def n_started(self) -> int:
+        """Trials that started (every state but WAITING): what ``max_trials`` counts."""
+        return self._n_started
+
+    @property
+    def n_completed(self) -> int:
+        return len(self._completed)
+
+    def loss(self, trial: Trial) -> float:
+        """The trial's value turned into a loss (lower is better) whatever the direction."""
+        value = trial.value if trial.value is not None else math.inf
+        return value if self.direction == "minimize" else -value
+
+    def best(self) -> Trial | None:
+        return min(self._completed, key=self.loss, default=None)
+
+
+class Strategy(ABC):
+    """Base of every strategy. Subclasses set ``name`` and implement :meth:`propose`.
+
+    Args:
+        seed: Seed of every random choice. None draws one, which is then stored with the
+            study so a resumed study continues the same sequence.
+    """
+
+    name: str = ""
+
+    def __init__(self, seed: int | None = None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ConfigError(f"{type(self).__name__} seed must be an integer >= 0 or None, got {seed!r}")
+        self.seed_given = seed is not None
+        self.seed = int(seed) if seed is not None else secrets.randbits(32)
+
+    @abstractmethod
+    def propose(self, space: Space, history: History, number: int) -> Proposal | _Wait | None:
+        """The parameter set for trial ``number``; WAIT to wait for running trials; None when done."""
+
+    def settings(self) -> dict[str, Any]:
+        """Constructor arguments besides ``seed`` (stored with the study as JSON)."""
+        return {}
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": self.name, "seed": self.seed, **self.settings()}
+
+    def size(self, space: Space | Mapping[str, Any]) -> float:
+        """Number of distinct proposals this strategy can make (``math.inf`` when unbounded)."""
+        total = 1.0
+        for dist in Space.coerce(space).values():
+            total *= dist.cardinality
+        return total
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"seed": self.seed, **self.settings()}.items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_config() == other.to_config()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]

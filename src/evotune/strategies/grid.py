@@ -1,0 +1,78 @@
+"""GridSearch: every combination of the grid values of each parameter."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from evotune.exceptions import ConfigError
+from evotune.space import Space
+from evotune.strategies.base import History, Proposal, Strategy, make_rng
+
+
+class GridSearch(Strategy):
+    """Evaluate the n-dimensional grid: categorical choices, integers (or their steps), stepped
+    floats, and ``points`` evenly spaced values (log-spaced for ``log=True``) for floats that
+    have no step.
+
+    Cells already in the study (run, queued or added by hand) are skipped, so a resumed grid
+    continues where it stopped and enqueued cells are not repeated. The strategy is
+    exhausted when every cell was proposed.
+
+    Args:
+        points: Number of values for each Float that has no step.
+        shuffle: Visit the cells in a seeded random order instead of row-major order.
+        seed: Seed of the shuffled order.
+
+    Raises:
+        SpaceError: From :meth:`size` or the first proposal, when a Float has no step and
+            ``points`` is None.
+
+    Example:
+        >>> import evotune as et
+        >>> et.GridSearch(points=5).size({"lr": et.Float(1e-4, 1e-1, log=True), "act": et.Categorical(["a", "b"])})
+        10
+    """
+
+    name = "grid"
+
+    def __init__(self, points: int | None = None, shuffle: bool = False, seed: int | None = None):
+        super().__init__(seed)
+        if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 2):
+            raise ConfigError(f"GridSearch points must be an integer >= 2 or None, got {points!r}")
+        if not isinstance(shuffle, bool):
+            raise ConfigError(f"GridSearch shuffle must be True or False, got {shuffle!r}")
+        self.points = points
+        self.shuffle = shuffle
+        self._cache: tuple[Any, ...] | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {"points": self.points, "shuffle": self.shuffle}
+
+    def size(self, space: Space | dict[str, Any]) -> int:
+        """Number of grid cells: the product of each parameter's number of grid values."""
+        return Space.coerce(space).grid_size(self.points)
+
+    def _order(self, size: int) -> tuple[int, int]:
+        """An affine bijection i -> (a * i + b) mod size that shuffles the cells cheaply."""
+        if not self.shuffle or size < 3:
+            return 1, 0
+        rng = make_rng(self.seed, size)
+        while True:  # terminates fast: a random integer is coprime with size with p >= ~0.3
+            a = int(rng.integers(1, size))
+            if math.gcd(a, size) == 1:
+                return a, int(rng.integers(size))
+
+    def propose(self, space: Space, history: History, number: int) -> Proposal | None:
+        if self._cache is None or self._cache[0] is not space:
+            axes = space.grid_axes(self.points)
+            size = space.grid_size(self.points)
+            self._cache = (space, axes, size, *self._order(size), [0])
+        _, axes, size, a, b, cursor = self._cache
+        # Cells before the cursor are all in the history; the history only grows.
+        while cursor[0] < size:
+            params = space.grid_point((a * cursor[0] + b) % size, axes)
+            if not history.seen(params):
+                return Proposal(params=params, origin="grid")
+            cursor[0] += 1
+        return None

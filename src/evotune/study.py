@@ -1,0 +1,406 @@
+"""Study: the ask / evaluate / tell loop, with every trial recorded in a storage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from evotune.exceptions import (
+    ConfigError, ParamsError, ResultError, StudyConflictError, TrialStateError,
+)
+from evotune.export import rows_to_csv, trial_rows
+from evotune.execution.loop import run_optimization
+from evotune.results import parse_result
+from evotune.space import Distribution, Params, Space
+from evotune.storage import Storage, StudySummary, open_storage
+from evotune.storage.base import DuplicateTrialError
+from evotune.strategies import WAIT, GridSearch, History, ManualSearch, Strategy, default_strategy, strategy_from_config
+from evotune.trial import Trial, TrialState
+
+logger = logging.getLogger("evotune")
+if not logger.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("[evotune] %(message)s"))
+    logger.addHandler(_handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+DIRECTIONS = ("minimize", "maximize")
+#: Tries to create a trial when other workers keep taking the proposed configuration first.
+_MAX_DUPLICATE_RETRIES = 50
+
+
+def _config_key(space: Space, params: Mapping[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(space.key(params)).encode()).hexdigest()
+
+
+class Study:
+    """A named search over a space, recorded trial by trial in a storage.
+
+    Args:
+        space: A :class:`Space` or a dict of name -> Float / Int / Categorical. May be None
+            only when the study already exists in ``storage`` (its stored space is used).
+        direction: "minimize" (default) or "maximize".
+        metric: Name of the metric to optimize when the objective returns several.
+        strategy: How to propose trials; None uses the default strategy (seeded by ``seed``),
+            or the stored one when resuming.
+        storage: None (in memory), a URL (``sqlite:///evotune.db``, ``postgresql://...``) or
+            a Storage.
+        name: The study's name; with a persistent storage, the same name resumes the study.
+        seed: Seed of the default strategy.
+
+    Raises:
+        SpaceError: For an invalid space.
+        StudyConflictError: When an existing study of that name has another space or direction.
+        ConfigError: For an invalid direction, metric or strategy.
+
+    Example:
+        >>> import evotune as et
+        >>> study = et.Study({"x": et.Float(-5, 5)}, strategy=et.RandomSearch(seed=1))
+        >>> best = study.optimize(lambda p: (p["x"] - 1) ** 2, max_trials=30)
+        >>> round(study.best.params["x"])
+        1
+    """
+
+    def __init__(
+        self, space: Space | Mapping[str, Distribution] | None = None, direction: str = "minimize",
+        metric: str | None = None, strategy: Strategy | None = None, storage: Storage | str | None = None,
+        name: str | None = None, seed: int | None = None,
+    ):
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        if metric is not None and (not isinstance(metric, str) or not metric):
+            raise ConfigError(f"metric must be a non-empty string or None, got {metric!r}")
+        if strategy is not None and not isinstance(strategy, Strategy):
+            raise ConfigError(
+                f"strategy must be a Strategy such as et.RandomSearch(), got {strategy!r}"
+            )
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"name must be a non-empty string or None, got {name!r}")
+        parsed = Space.coerce(space) if space is not None else None
+        self.storage = open_storage(storage)
+        self.name = name or f"study-{uuid.uuid4().hex[:8]}"
+        if parsed is None:
+            record = self.storage.load_study(self.name)
+        else:
+            chosen = strategy or default_strategy(seed)
+            record, created = self.storage.create_study(
+                self.name, parsed.to_dict(), direction, metric, chosen.to_config(),
+            )
+            if not created:
+                self._check_matches(record, parsed, direction, metric)
+        self._record = record
+        self.space = Space.from_dict(record.space)
+        self.direction = record.direction
+        self.metric = record.metric
+        stored = record.attrs.get("strategy", record.strategy)
+        self.strategy = strategy if strategy is not None else strategy_from_config(stored)
+        if strategy is not None and strategy.to_config() != stored:
+            self.storage.set_study_attrs(record.study_id, {"strategy": strategy.to_config()})
+        self.stop_reason: str | None = None
+        self._history = History(self.space, self.direction)
+        self._unfinished: set[int] = set()
+        self._sync()
+
+    def _check_matches(self, record: Any, space: Space, direction: str, metric: str | None) -> None:
+        if Space.from_dict(record.space) != space:
+            raise StudyConflictError(
+                f"study {self.name!r} already exists in {self.storage.url!r} with a different space: "
+                f"stored {Space.from_dict(record.space)!r}, given {space!r}; use another name or the "
+                f"stored space"
+            )
+        if record.direction != direction:
+            raise StudyConflictError(
+                f"study {self.name!r} already exists with direction={record.direction!r}, "
+                f"got direction={direction!r}"
+            )
+        if metric is not None and record.metric != metric:
+            raise StudyConflictError(
+                f"study {self.name!r} already exists with metric={record.metric!r}, got metric={metric!r}"
+            )
+
+    @classmethod
+    def load(cls, name: str, storage: Storage | str, strategy: Strategy | None = None) -> Study:
+        """Open an existing study (StudyNotFoundError when there is none)."""
+        return cls(None, name=name, storage=storage, strategy=strategy)
+
+    def __repr__(self) -> str:
+        return (f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self._history)}, "
+                f"strategy={self.strategy!r}, storage={self.storage.url!r})")
+
+    # -- history ---------------------------------------------------------------------------
+    @property
+    def _study_id(self) -> int:
+        return self._record.study_id
+
+    def _sync(self) -> None:
+        """Bring the history up to date with the storage (new trials and finished ones)."""
+        fresh = self.storage.get_trials(self._study_id, start=len(self._history), numbers=sorted(self._unfinished))
+        for trial in fresh:
+            self._remember(trial)
+
+    def _remember(self, trial: Trial) -> None:
+        if trial.number > len(self._history):
+            self._sync()
+        self._history._record(trial)
+        if trial.state.finished:
+            self._unfinished.discard(trial.number)
+        else:
+            self._unfinished.add(trial.number)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial, in number order (read fresh from the storage)."""
+        self._sync()
+        return list(self._history)
+
+    @property
+    def history(self) -> History:
+        return self._history
+
+    @property
+    def best(self) -> Trial | None:
+        """The best COMPLETE trial for the study's direction, or None before any completes."""
+        self._sync()
+        return self._history.best()
+
+    def _best_value(self) -> float | None:
+        best = self._history.best()
+        return None if best is None else best.value
+
+    # -- manual experiments ------------------------------------------------------------------
+    def enqueue(self, params: Mapping[str, Any]) -> Trial | None:
+        """Queue a parameter set to evaluate before the strategy's own proposals.
+
+        Returns the queued trial, or None when that configuration is already in the study.
+
+        Raises:
+            ParamsError: For a missing, extra or out-of-range parameter (nothing is written).
+        """
+        checked = self.space.validate(params)
+        self._sync()
+        if self._history.seen(checked):
+            logger.info("study %r already has %s; not queued again", self.name, checked)
+            return None
+        trial = self.storage.create_trial(
+            self._study_id, checked, TrialState.WAITING, key=_config_key(self.space, checked),
+            origin="manual", attrs={"source": "enqueue"},
+        )
+        assert trial is not None
+        self._remember(trial)
+        return trial
+
+    def add(self, params: Mapping[str, Any], result: float | Mapping[str, float]) -> Trial:
+        """Record a run done elsewhere, as a COMPLETE trial.
+
+        Raises:
+            ParamsError: For parameters outside the space. ResultError: For a result that is
+                not a finite number or lacks the study's metric. Nothing is written on error.
+        """
+        checked = self.space.validate(params)
+        value, metrics = parse_result(result, self.metric)
+        trial = self.storage.create_trial(
+            self._study_id, checked, TrialState.COMPLETE, key=_config_key(self.space, checked),
+            origin="manual", attrs={"source": "add"}, value=value, metrics=metrics,
+        )
+        assert trial is not None
+        self._remember(trial)
+        return trial
+
+    # -- ask and tell ------------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Start the next trial (enqueued first, then the strategy's proposal) and return it.
+
+        Raises:
+            TrialStateError: When the strategy has nothing to propose right now (exhausted,
+                or waiting for running trials to finish).
+        """
+        started = self._start_trial(max_trials=None)
+        if not isinstance(started, Trial):
+            raise TrialStateError(f"no trial to ask for: {started}")
+        return started
+
+    def _start_trial(self, max_trials: int | None, worker: str | None = None) -> Trial | str:
+        """A RUNNING trial, or the reason there is none: 'budget', 'wait' or 'exhausted'."""
+        self._sync()
+        if any(self._history[n].state is TrialState.WAITING for n in self._unfinished):
+            claimed = self.storage.claim_waiting_trial(self._study_id, max_trials, worker)
+            if claimed is not None:
+                self._remember(claimed)
+                return claimed
+            if max_trials is not None and self._n_started() >= max_trials:
+                return "budget"
+            self._sync()
+        if max_trials is not None and self._n_started() >= max_trials:
+            return "budget"
+        for _ in range(_MAX_DUPLICATE_RETRIES):
+            proposal = self.strategy.propose(self.space, self._history, len(self._history))
+            if proposal is None:
+                return "exhausted"
+            if proposal is WAIT:
+                return "wait"
+            params = self.space.validate(proposal.params)
+            try:
+                trial = self.storage.create_trial(
+                    self._study_id, params, TrialState.RUNNING, key=_config_key(self.space, params),
+                    origin=proposal.origin, generation=proposal.generation, parents=proposal.parents,
+                    attrs={"worker": worker} if worker else None, max_trials=max_trials, unique=True,
+                )
+            except DuplicateTrialError:
+                self._sync()  # another worker took this configuration; propose again
+                continue
+            if trial is None:
+                return "budget"
+            self._remember(trial)
+            return trial
+        return "exhausted"
+
+    def _n_started(self) -> int:
+        return self._history.n_started
+
+    def _retry(self, trial: Trial) -> Trial | None:
+        """Queue a lost trial's parameters again (used by ``optimize(retries=...)``)."""
+        attempt = int(trial.attrs.get("attempt", 0)) + 1
+        retried = self.storage.create_trial(
+            self._study_id, dict(trial.params), TrialState.WAITING, key=_config_key(self.space, trial.params),
+            origin=trial.origin, generation=trial.generation, parents=trial.parents,
+            attrs={"retry_of": trial.number, "attempt": attempt},
+        )
+        if retried is not None:
+            self._remember(retried)
+        return retried
+
+    def tell(
+        self, trial: Trial | int, result: float | Mapping[str, float] | None = None, *,
+        error: str | None = None, attrs: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Record the result of a RUNNING trial (a number, or a dict of named metrics).
+
+        Give ``error=`` instead of a result to record a failure. A NaN or infinite value is
+        recorded as a FAILED trial, like a diverged training run.
+
+        Raises:
+            ResultError: For a result of the wrong type or without the study's metric (the
+                trial stays RUNNING, so it can be told again).
+            TrialStateError: For a trial that is not RUNNING.
+        """
+        number = trial.number if isinstance(trial, Trial) else trial
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ConfigError(f"trial must be a Trial or a trial number, got {trial!r}")
+        if error is not None:
+            return self._finish(number, TrialState.FAILED, error=error, attrs=attrs)
+        try:
+            value, metrics = parse_result(result, self.metric)
+        except ResultError as problem:
+            if _non_finite(result):
+                return self._finish(number, TrialState.FAILED, error=str(problem), attrs=attrs)
+            raise
+        return self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
+
+    def _finish(self, number: int, state: TrialState, **fields: Any) -> Trial:
+        attrs = dict(fields.pop("attrs", None) or {})
+        done = self.storage.finish_trial(self._study_id, number, state, attrs=attrs, **fields)
+        self._remember(done)
+        return done
+
+    # -- running -------------------------------------------------------------------------------
+    def optimize(
+        self, objective: Callable[[dict[str, Any]], Any], max_trials: int | None = None,
+        timeout: float | None = None, target: float | None = None, patience: int | None = None,
+        max_failures: int | None = None, *, n_jobs: int = 1, executor: Any = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        show_progress: bool | None = None, callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
+        **options: Any,
+    ) -> Trial | None:
+        """Run trials until a stopping criterion holds; return the best trial.
+
+        Args:
+            objective: ``objective(params) -> number | dict of named metrics``.
+            max_trials: Total trials of the study to reach, counting earlier runs and every
+                worker; None for no limit.
+            timeout: Seconds after which no new trial starts.
+            target: Stop once the best value reaches it.
+            patience: Stop after this many finished trials without improvement.
+            max_failures: Stop after this many failed trials in this call.
+            n_jobs: Worker processes (-1: one per core). 1 runs in this process.
+            executor: Any ``concurrent.futures.Executor`` (e.g. Dask ``client.get_executor()``).
+            catch: Exceptions recorded as FAILED trials; others are recorded, then raised.
+            show_progress: Progress bar on stderr (default: when stderr is a terminal).
+            callbacks: Called as ``callback(study, trial)`` after each finished trial.
+
+        Returns:
+            The best trial, or None when none completed. ``study.stop_reason`` says why it stopped.
+
+        Raises:
+            ConfigError: For an invalid option, naming it and its value.
+            KeyboardInterrupt: After marking the running trials FAILED ("interrupted").
+        """
+        if not callable(objective):
+            raise ConfigError(f"objective must be callable, got {objective!r}")
+        if isinstance(self.strategy, GridSearch):
+            size = self.strategy.size(self.space)
+            logger.info("grid of %d cells for study %r", size, self.name)
+        return run_optimization(
+            self, objective, max_trials=max_trials, timeout=timeout, target=target, patience=patience,
+            max_failures=max_failures, n_jobs=n_jobs, executor=executor, catch=catch,
+            show_progress=show_progress, callbacks=callbacks, **options,
+        )
+
+    # -- export ---------------------------------------------------------------------------------
+    def _table(self) -> tuple[list[str], list[dict[str, Any]]]:
+        return trial_rows(self.trials, list(self.space))
+
+    def to_dataframe(self) -> Any:
+        """All trials as a pandas DataFrame: params_*, metrics_*, state, timings, lineage."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install pandas (or use to_csv / to_json)") from None
+        columns, rows = self._table()
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_csv(self, path: str | None = None) -> str:
+        """Write all trials as CSV to ``path`` (when given) and return the text."""
+        text = rows_to_csv(*self._table())
+        if path is not None:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+        return text
+
+    def to_json(self, path: str | None = None) -> str:
+        """Write the study (settings and every trial) as JSON to ``path`` and return the text."""
+        data = {
+            "name": self.name, "direction": self.direction, "metric": self.metric,
+            "space": self.space.to_dict(), "strategy": self.strategy.to_config(),
+            "trials": [t.to_dict() for t in self.trials],
+        }
+        text = json.dumps(data, indent=2)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        return text
+
+
+def _non_finite(result: Any) -> bool:
+    values: Iterable[Any] = result.values() if isinstance(result, Mapping) else [result]
+    for value in values:
+        try:
+            if not math.isfinite(float(value)):
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
+def list_studies(storage: Storage | str) -> list[StudySummary]:
+    """Summaries of every study in a storage (name, strategy, counts, best value, activity)."""
+    return open_storage(storage).list_studies()
+
+
+__all__ = ["DIRECTIONS", "ParamsError", "Study", "list_studies"]
