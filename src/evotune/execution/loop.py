@@ -166,7 +166,7 @@ def run_optimization(
                 value = study._best_value()
                 if value is not None and (best_value is None or value != best_value):
                     best_value, since_improvement = value, 0
-                progress.update(sum(1 for t in study.history if t.state.finished), best_value)
+                progress.update(study.history.n_finished, best_value)
                 for callback in callbacks:
                     callback(study, finished)
                 if raise_error is not None:

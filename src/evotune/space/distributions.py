@@ -40,6 +40,15 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
+def _reject_unknown(kind: str, unknown: dict[str, Any], allowed: str) -> None:
+    """Raise SpaceError for a keyword the distribution does not take (a typo such as ``logg``)."""
+    if unknown:
+        name = sorted(unknown)[0]
+        raise SpaceError(
+            f"{kind} got an unknown keyword {name}={unknown[name]!r}; the keywords are {allowed}"
+        )
+
+
 class Distribution(ABC):
     """Base of Float, Int and Categorical; see the module docstring for the unit coordinate."""
 
@@ -146,7 +155,9 @@ class Float(Distribution):
 
     kind = "float"
 
-    def __init__(self, low: float, high: float, *, log: bool = False, step: float | None = None):
+    def __init__(self, low: float, high: float, *, log: bool = False, step: float | None = None,
+                 **unknown: Any):
+        _reject_unknown("Float", unknown, "low, high, log, step")
         for field, value in (("low", low), ("high", high)):
             if not _is_real(value) or not math.isfinite(float(value)):
                 raise SpaceError(f"Float {field} must be a finite number, got {_describe(value)}")
@@ -260,7 +271,8 @@ class Int(Distribution):
 
     kind = "int"
 
-    def __init__(self, low: int, high: int, *, log: bool = False, step: int = 1):
+    def __init__(self, low: int, high: int, *, log: bool = False, step: int = 1, **unknown: Any):
+        _reject_unknown("Int", unknown, "low, high, log, step")
         for field, value in (("low", low), ("high", high), ("step", step)):
             if not isinstance(value, (numbers.Integral, float)) or isinstance(value, (bool, np.bool_)) or (
                 isinstance(value, float) and not value.is_integer()
@@ -355,7 +367,8 @@ class Categorical(Distribution):
 
     kind = "categorical"
 
-    def __init__(self, choices: Sequence[Any], *, ordered: bool = False):
+    def __init__(self, choices: Sequence[Any], *, ordered: bool = False, **unknown: Any):
+        _reject_unknown("Categorical", unknown, "choices, ordered")
         if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray)):
             raise SpaceError(f"Categorical choices must be a list of values, got {_describe(choices)}")
         values = [c.item() if isinstance(c, np.generic) else c for c in choices]

@@ -164,7 +164,19 @@ class Space(Mapping[str, Distribution]):
 
     # -- grid -------------------------------------------------------------------------------
     def grid_axes(self, points: int | None = None) -> list[list[Any]]:
-        return [self._parameters[n].grid(points) for n in self._names]
+        """The grid values of each parameter, in space order.
+
+        Raises:
+            SpaceError: Naming the parameter whose grid is undefined (a Float without step
+                when ``points`` is None).
+        """
+        axes = []
+        for name in self._names:
+            try:
+                axes.append(self._parameters[name].grid(points))
+            except SpaceError as error:
+                raise SpaceError(f"parameter {name!r}: {error}") from None
+        return axes
 
     def grid_size(self, points: int | None = None) -> int:
         size = 1

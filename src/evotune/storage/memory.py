@@ -24,6 +24,7 @@ class MemoryStorage(Storage):
         self._studies: dict[str, StudyRecord] = {}
         self._trials: dict[int, list[Trial]] = {}
         self._keys: dict[int, set[str]] = {}
+        self._started: dict[int, int] = {}
         self._next_id = 1
 
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
@@ -36,6 +37,7 @@ class MemoryStorage(Storage):
             self._studies[name] = record
             self._trials[record.study_id] = []
             self._keys[record.study_id] = set()
+            self._started[record.study_id] = 0
             return record, True
 
     def load_study(self, name: str) -> StudyRecord:
@@ -64,6 +66,7 @@ class MemoryStorage(Storage):
         with self._lock:
             record = self.load_study(name)
             del self._studies[name], self._trials[record.study_id], self._keys[record.study_id]
+            del self._started[record.study_id]
 
     def set_study_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
         with self._lock:
@@ -81,7 +84,7 @@ class MemoryStorage(Storage):
             if unique and key is not None and key in self._keys[study_id]:
                 raise DuplicateTrialError(key)
             if state is TrialState.RUNNING and max_trials is not None:
-                if sum(t.state is not TrialState.WAITING for t in trials) >= max_trials:
+                if self._started[study_id] >= max_trials:
                     return None
             now = utcnow()
             trial = Trial(
@@ -92,6 +95,7 @@ class MemoryStorage(Storage):
                 heartbeat_at=now if state is TrialState.RUNNING else None,
             )
             trials.append(trial)
+            self._started[study_id] += state is not TrialState.WAITING
             if key is not None:
                 self._keys[study_id].add(key)
             return trial
@@ -99,7 +103,7 @@ class MemoryStorage(Storage):
     def claim_waiting_trial(self, study_id, max_trials=None, worker=None):
         with self._lock:
             trials = self._trials[study_id]
-            if max_trials is not None and sum(t.state is not TrialState.WAITING for t in trials) >= max_trials:
+            if max_trials is not None and self._started[study_id] >= max_trials:
                 return None
             for trial in trials:
                 if trial.state is TrialState.WAITING:
@@ -108,6 +112,7 @@ class MemoryStorage(Storage):
                     claimed = trial.replace(state=TrialState.RUNNING, started_at=now, heartbeat_at=now,
                                             attrs=attrs)
                     trials[trial.number] = claimed
+                    self._started[study_id] += 1
                     return claimed
             return None
 

@@ -74,6 +74,22 @@ _trials = sa.Table(
 
 _TRIAL_COLUMNS = [c for c in _trials.c if c.name not in ("study_id", "key")]
 
+# Statements of the per-trial hot path, built once: SQLAlchemy then reuses their compiled form.
+_bind = sa.bindparam
+_SELECT_COUNTERS = sa.select(_studies.c.next_number, _studies.c.n_started).where(_studies.c.id == _bind("sid"))
+_SELECT_COUNTERS_LOCKED = _SELECT_COUNTERS.with_for_update()
+_UPDATE_COUNTERS = _studies.update().where(_studies.c.id == _bind("sid")).values(
+    next_number=_bind("next_number"), n_started=_bind("n_started"))
+_SELECT_KEY = sa.select(_trials.c.number).where(
+    _trials.c.study_id == _bind("sid"), _trials.c.key == _bind("k")).limit(1)
+_INSERT_TRIAL = _trials.insert()
+_SELECT_TRIAL = sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n"))
+_FINISH_TRIAL = _trials.update().where(_trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n")).values(
+    state=_bind("new_state"), value=_bind("new_value"), metrics=_bind("new_metrics"), error=_bind("new_error"),
+    finished_at=_bind("new_finished_at"), attrs=_bind("new_attrs"))
+_SELECT_FROM = sa.select(*_TRIAL_COLUMNS).where(
+    _trials.c.study_id == _bind("sid"), _trials.c.number >= _bind("start")).order_by(_trials.c.number)
+
 
 def _stamp(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
@@ -155,7 +171,9 @@ class SQLStorage(Storage):
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("write") else "BEGIN")
+            # Writes take the lock up front; reads are single statements, atomic in autocommit.
+            if connection.info.get("write"):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
 
@@ -285,10 +303,8 @@ class SQLStorage(Storage):
 
     # -- trials ----------------------------------------------------------------------------
     def _lock_study(self, conn: Connection, study_id: int) -> Any:
-        query = sa.select(_studies.c.next_number, _studies.c.n_started).where(_studies.c.id == study_id)
-        if not self._sqlite:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        query = _SELECT_COUNTERS if self._sqlite else _SELECT_COUNTERS_LOCKED
+        row = conn.execute(query, {"sid": study_id}).first()
         if row is None:
             raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.url!r}")
         return row
@@ -302,20 +318,20 @@ class SQLStorage(Storage):
             if state is TrialState.RUNNING and max_trials is not None and counters.n_started >= max_trials:
                 return None
             if unique and key is not None and conn.execute(
-                sa.select(_trials.c.number).where(_trials.c.study_id == study_id, _trials.c.key == key).limit(1)
+                _SELECT_KEY, {"sid": study_id, "k": key}
             ).first() is not None:
                 raise DuplicateTrialError(key)
             number = counters.next_number
-            conn.execute(_trials.insert().values(
+            conn.execute(_INSERT_TRIAL, dict(
                 study_id=study_id, number=number, state=state.value, value=value, params=_dumps(params),
                 metrics=_dumps(metrics or {}), error=None, started_at=now if started else None,
                 finished_at=now if state.finished else None,
                 heartbeat_at=now if state is TrialState.RUNNING else None, generation=generation,
                 parents=_dumps(list(parents)), origin=origin, attrs=_dumps(attrs or {}), key=key,
             ))
-            conn.execute(_studies.update().where(_studies.c.id == study_id).values(
-                next_number=number + 1, n_started=counters.n_started + int(started),
-            ))
+            conn.execute(_UPDATE_COUNTERS, {
+                "sid": study_id, "next_number": number + 1, "n_started": counters.n_started + int(started),
+            })
         return Trial(
             number=number, params=dict(params), state=state, value=value, metrics=dict(metrics or {}),
             started_at=_stamp(now) if started else None, finished_at=_stamp(now) if state.finished else None,
@@ -349,17 +365,17 @@ class SQLStorage(Storage):
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
         now = time.time()
         with self._transaction(write=True) as conn:
-            row = conn.execute(sa.select(*_TRIAL_COLUMNS).where(
-                _trials.c.study_id == study_id, _trials.c.number == number)).first()
+            row = conn.execute(_SELECT_TRIAL, {"sid": study_id, "n": number}).first()
             if row is None:
                 raise TrialStateError(f"trial {number} does not exist in this study")
             if row.state != "RUNNING":
                 raise TrialStateError(f"trial {number} is {row.state}, only a RUNNING trial can be finished")
             merged = {**json.loads(row.attrs), **(attrs or {})}
-            conn.execute(_trials.update().where(
-                _trials.c.study_id == study_id, _trials.c.number == number
-            ).values(state=state.value, value=value, metrics=_dumps(metrics or {}), error=error,
-                     finished_at=now, attrs=_dumps(merged)))
+            conn.execute(_FINISH_TRIAL, {
+                "sid": study_id, "n": number, "new_state": state.value, "new_value": value,
+                "new_metrics": _dumps(metrics or {}), "new_error": error, "new_finished_at": now,
+                "new_attrs": _dumps(merged),
+            })
         return _row_to_trial(row).replace(
             state=state, value=value, metrics=dict(metrics or {}), error=error,
             finished_at=_stamp(now), attrs=merged)
@@ -393,6 +409,10 @@ class SQLStorage(Storage):
     def get_trials(self, study_id, start=0, numbers=None):
         condition = _trials.c.number >= start
         extra = [n for n in (numbers or ()) if n < start]
+        if not extra:
+            with self._transaction(write=False) as conn:
+                rows = conn.execute(_SELECT_FROM, {"sid": study_id, "start": start}).all()
+            return [_row_to_trial(row) for row in rows]
         if extra:
             condition = sa.or_(condition, _trials.c.number.in_(extra))
         with self._transaction(write=False) as conn:

@@ -76,6 +76,8 @@ class History(Sequence[Trial]):
         self._keys: set[tuple[Any, ...]] = set()
         self._completed: list[Trial] = []
         self._n_started = 0
+        self._n_finished = 0
+        self._best: Trial | None = None
 
     def __getitem__(self, index):  # type: ignore[override]
         return self._trials[index]
@@ -93,6 +95,9 @@ class History(Sequence[Trial]):
             self._trials[trial.number] = trial
             if previous.state is TrialState.WAITING and trial.state is not TrialState.WAITING:
                 self._n_started += 1
+            if trial.state.finished and not previous.state.finished:
+                self._n_finished += 1
+                self._consider(trial)
             if trial.state is TrialState.COMPLETE and previous.state is not TrialState.COMPLETE:
                 self._completed.append(trial)
             return
@@ -103,6 +108,13 @@ class History(Sequence[Trial]):
         self._keys.add(self.space.key(trial.params))
         if trial.state is TrialState.COMPLETE:
             self._completed.append(trial)
+        if trial.state.finished:
+            self._n_finished += 1
+            self._consider(trial)
+
+    def _consider(self, trial: Trial) -> None:
+        if trial.state is TrialState.COMPLETE and (self._best is None or self.loss(trial) < self.loss(self._best)):
+            self._best = trial
 
     def seen(self, params: Mapping[str, Any]) -> bool:
         """True when this configuration was already proposed, queued or recorded."""
@@ -127,8 +139,14 @@ class History(Sequence[Trial]):
         value = trial.value if trial.value is not None else math.inf
         return value if self.direction == "minimize" else -value
 
+    @property
+    def n_finished(self) -> int:
+        """Trials that are COMPLETE or FAILED."""
+        return self._n_finished
+
     def best(self) -> Trial | None:
-        return min(self._completed, key=self.loss, default=None)
+        """The completed trial with the lowest loss (the earliest one on ties)."""
+        return self._best
 
 
 class Strategy(ABC):
