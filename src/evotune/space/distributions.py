@@ -227,6 +227,8 @@ class Float(Distribution):
         if self.step:
             return self._snap(min(int(u * self._count), self._count - 1))
         if self.log:
+            if u <= 0.0 or u >= 1.0:  # exp(log(x)) is not always x: give the bounds exactly
+                return self.low if u <= 0.0 else self.high
             span = math.log(self.high) - math.log(self.low)
             return min(max(math.exp(math.log(self.low) + u * span), self.low), self.high)
         return min(max(self.low + u * (self.high - self.low), self.low), self.high)

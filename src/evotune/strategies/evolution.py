@@ -1,0 +1,370 @@
+"""EvolutionarySearch: a population of trials, selection by the study's metric, crossover and mutation.
+
+The algorithm, in the words of its users: start with a population of models, train and measure
+them, select the best by the chosen metric, mutate and cross them over to get children, train and
+measure the children, repeat until a stopping criterion holds.
+
+Design choices, each aimed at budgets of 50 to a few hundred trials:
+
+* The first population is a Latin hypercube in unit coordinates: every parameter's range is cut
+  into ``population_size`` slices and each slice is tried once, which covers the space far more
+  evenly than independent draws.
+* The population is the ``elitism`` best trials so far plus the most recent ones, so the best
+  configurations are never lost while recent children keep the population diverse. Parents are
+  picked by tournament among them, by the loss (the study's metric turned so that lower is better).
+* Mutation moves parameters by a Gaussian step in unit coordinates (so log-scale parameters move in
+  log space, ints and steps stay on their values, categoricals change choice: see the
+  distributions). Its scale adapts with the one-fifth success rule: it grows after a child beats
+  its parent and shrinks after a failure, so the search widens when progress is easy and
+  narrows to refine a good region.
+* Each child is the most promising of several candidates, judged by a radial-basis model of the
+  finished trials (:mod:`evotune.strategies.surrogate`): training is costly, a prediction is not.
+* No configuration is ever proposed twice: a duplicate child is mutated again, then replaced by
+  a fresh random point, so no trial of the budget is spent on a repeat.
+
+The strategy is pure: every proposal is a function of the space, the history, the trial number
+and the seed. The bookkeeping it keeps between calls (:class:`~evotune.strategies.population.Ledger`)
+is rebuilt from the history whenever a new one is seen, so a study resumed from storage continues
+exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from evotune.exceptions import ConfigError
+from evotune.space import Params, Space
+from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, make_rng
+from evotune.strategies.population import OWN_ORIGINS, Ledger
+from evotune.strategies.surrogate import RadialBasisModel
+
+MODES = ("steady-state", "generational")
+SELECTIONS = ("tournament", "uniform")
+CROSSOVERS = ("blend", "uniform")
+#: Times a duplicate child is mutated again before a fresh random point replaces it.
+MAX_REMUTATIONS = 16
+#: Random draws tried for a fresh, unseen point.
+MAX_FRESH_DRAWS = 32
+#: A finite space this small is enumerated to find an unseen point when random draws fail.
+ENUMERABLE = 4096
+#: One-fifth rule: the mutation scale grows by this factor after a success and shrinks by its
+#: fourth root after a failure, which keeps it steady at a 20% success rate.
+SUCCESS_FACTOR = 1.5
+SCALE_LIMITS = (0.005, 0.5)
+#: Most trials the surrogate is fitted on (the best ones), which keeps a proposal cheap.
+SURROGATE_POINTS = 80
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        more = " or None" if allow_none else ""
+        raise ConfigError(f"EvolutionarySearch {name} must be an integer >= {low}{more}, got {value!r}")
+
+
+def _check_fraction(name: str, value: Any, allow_none: bool = False, positive: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (0 < value <= 1 if positive else 0 <= value <= 1)
+    if not ok:
+        rule = "in (0, 1]" if positive else "in [0, 1]"
+        more = " or None" if allow_none else ""
+        raise ConfigError(f"EvolutionarySearch {name} must be a number {rule}{more}, got {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"EvolutionarySearch {name} must be one of {list(choices)}, got {value!r}")
+
+
+def latin_hypercube(size: int, dimension: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` points in ``[0, 1]^dimension``, exactly one in each of ``size`` slices per axis."""
+    slices = np.stack([rng.permutation(size) for _ in range(dimension)], axis=1)
+    return (slices + rng.random((size, dimension))) / size
+
+
+class EvolutionarySearch(Strategy):
+    """Evolve a population of trials: tournament selection, crossover, adaptive mutation.
+
+    See the module documentation for the algorithm. Every setting has a default chosen on the
+    quality benchmark (``benchmarks/quality.py``); each can be overridden.
+
+    Args:
+        population_size: Size of the first population and of the population parents are picked
+            from. None chooses it from the number of parameters and the budget (``max_trials``):
+            ``4 + 2 * dimension``, at most a fifth of the budget, at least 4.
+        seed: See :class:`Strategy`.
+        mode: "steady-state" (default): a new child whenever a worker asks, bred from every
+            trial finished so far, so no worker ever idles and each child benefits from the latest
+            results; with one worker the run is reproducible for a seed. "generational": children
+            of generation ``g`` are bred only from trials finished before ``g`` started, and the
+            strategy waits at the end of each generation, so the trials are identical whatever the
+            number of workers (reproducible parallel runs, at the cost of idle workers at each
+            barrier).
+        selection: "tournament" (default): each parent is the best of ``tournament_size`` members
+            drawn at random; "uniform": any member, which favours diversity over pressure.
+        tournament_size: Members per tournament (default 2, a mild pressure that keeps diversity).
+        elitism: How many of the best trials so far always belong to the population; the rest of
+            it is the most recent trials. None (default) keeps half the population as elite.
+        crossover: "blend" (default): each parameter takes one parent's value or, half of the
+            time, a value around and between both (numbers blend, unordered choices pick a parent);
+            "uniform": each parameter takes one parent's value.
+        crossover_rate: Share of children bred by crossover (default 0.3); the others are mutants.
+        mutation_rate: Probability that each parameter mutates; None (default) mutates one
+            parameter in ``dimension`` on average, and always at least one.
+        mutation_scale: Initial mutation step, as a fraction of each parameter's range in unit
+            coordinates (default 0.2).
+        adaptive: Adapt the mutation step with the one-fifth success rule (default True).
+        candidates: Children bred per proposal; the one a radial-basis model of the finished
+            trials predicts best is proposed (default 8). 1 turns the screening off.
+
+    Raises:
+        ConfigError: For a setting of the wrong type or out of range, naming it.
+
+    Example:
+        >>> import evotune as et
+        >>> study = et.Study({"x": et.Float(-5, 5), "n": et.Int(1, 9)},
+        ...                  strategy=et.EvolutionarySearch(seed=0))
+        >>> best = study.optimize(lambda p: (p["x"] - 1) ** 2 + (p["n"] - 3) ** 2, max_trials=60)
+        >>> best.params["n"]
+        3
+    """
+
+    name = "evolution"
+
+    def __init__(
+        self, population_size: int | None = None, seed: int | None = None, *, mode: str = "steady-state",
+        selection: str = "tournament", tournament_size: int = 2, elitism: int | None = None,
+        crossover: str = "blend", crossover_rate: float = 0.3, mutation_rate: float | None = None,
+        mutation_scale: float = 0.2, adaptive: bool = True, candidates: int = 8,
+    ):
+        super().__init__(seed)
+        _check_int("population_size", population_size, 2, allow_none=True)
+        _check_choice("mode", mode, MODES)
+        _check_choice("selection", selection, SELECTIONS)
+        _check_int("tournament_size", tournament_size, 1)
+        _check_int("elitism", elitism, 0, allow_none=True)
+        if elitism is not None and population_size is not None and elitism > population_size:
+            raise ConfigError(
+                f"EvolutionarySearch elitism must not exceed population_size={population_size}, "
+                f"got {elitism!r}"
+            )
+        _check_choice("crossover", crossover, CROSSOVERS)
+        _check_fraction("crossover_rate", crossover_rate)
+        _check_fraction("mutation_rate", mutation_rate, allow_none=True, positive=True)
+        _check_fraction("mutation_scale", mutation_scale, positive=True)
+        if not isinstance(adaptive, (bool, np.bool_)):
+            raise ConfigError(f"EvolutionarySearch adaptive must be True or False, got {adaptive!r}")
+        _check_int("candidates", candidates, 1)
+        self.population_size = None if population_size is None else int(population_size)
+        self.mode, self.selection, self.crossover = mode, selection, crossover
+        self.tournament_size = int(tournament_size)
+        self.elitism = None if elitism is None else int(elitism)
+        self.crossover_rate = float(crossover_rate)
+        self.mutation_rate = None if mutation_rate is None else float(mutation_rate)
+        self.mutation_scale = float(mutation_scale)
+        self.adaptive = bool(adaptive)
+        self.candidates = int(candidates)
+        self._ledger: Ledger | None = None
+        self._design: tuple[tuple[Any, ...], np.ndarray] | None = None
+        self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "population_size": self.population_size, "mode": self.mode, "selection": self.selection,
+            "tournament_size": self.tournament_size, "elitism": self.elitism,
+            "crossover": self.crossover, "crossover_rate": self.crossover_rate,
+            "mutation_rate": self.mutation_rate, "mutation_scale": self.mutation_scale,
+            "adaptive": self.adaptive, "candidates": self.candidates,
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ledger"] = state["_design"] = state["_generation_cache"] = None
+        return state
+
+    # -- sizes ----------------------------------------------------------------------------
+    def resolved_population_size(self, space: Space, budget: int | None) -> int:
+        """The population size used for ``space`` and a budget of ``budget`` trials."""
+        if self.population_size is not None:
+            return self.population_size
+        size = 4 + 2 * len(space)
+        if budget is not None:
+            size = min(size, budget // 5)
+        return max(4, size)
+
+    def _elite_count(self, size: int) -> int:
+        return min(size, self.elitism) if self.elitism is not None else max(1, size // 2)
+
+    # -- proposals ------------------------------------------------------------------------
+    def propose(self, space: Space, history: History, number: int) -> Proposal | _Wait | None:
+        if len(history) >= self.size(space):
+            return None
+        ledger = self._ledger_for(space, history)
+        size = self.resolved_population_size(space, history.budget)
+        if self.mode == "generational":
+            return self._propose_generational(space, history, ledger, size, number)
+        return self._propose_steady(space, history, ledger, size, number)
+
+    def _ledger_for(self, space: Space, history: History) -> Ledger:
+        if self._ledger is None or not self._ledger.follows(history):
+            self._ledger = Ledger(space, history)
+            self._generation_cache = None
+        self._ledger.update()
+        return self._ledger
+
+    def _propose_steady(
+        self, space: Space, history: History, ledger: Ledger, size: int, number: int
+    ) -> Proposal | None:
+        initial_slots = size - ledger.n_foreign
+        if ledger.n_initial < initial_slots:
+            return self._initial(space, history, size, ledger.n_initial)
+        rng = make_rng(self.seed, number)
+        if ledger.n_ranked < 2:
+            return self._fresh_proposal(space, history, rng, generation=0)
+        ledger.advance_scale(len(history), self._scale_rule())
+        population = ledger.population(size, self._elite_count(size))
+        model = self._model(ledger, ledger.ranked)
+        return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None)
+
+    def _propose_generational(
+        self, space: Space, history: History, ledger: Ledger, size: int, number: int
+    ) -> Proposal | _Wait | None:
+        generation = max(ledger.max_generation, 0)
+        slot = ledger.slots.get(generation, 0)
+        if generation == 0 and slot < size:
+            return self._initial(space, history, size, slot)
+        if slot >= size:
+            if ledger.unfinished_before(number):
+                return WAIT
+            generation, slot = generation + 1, 0
+            start = number
+        else:
+            start = ledger.first[generation]
+        key = (generation, start, size)
+        if self._generation_cache is None or self._generation_cache[0] != key:
+            ledger.advance_scale(start, self._scale_rule())
+            ranked = [entry for entry in ledger.ranked if entry[1] < start]
+            population = ledger.population(size, self._elite_count(size), before=start)
+            self._generation_cache = (key, (ranked, population, self._model(ledger, ranked), ledger.log_scale))
+        ranked, population, model, log_scale = self._generation_cache[1]
+        rng = make_rng(self.seed, generation, slot)
+        if len(ranked) < 2:
+            return self._fresh_proposal(space, history, rng, generation=generation)
+        return self._child(space, history, ledger, population, model, log_scale, rng, generation)
+
+    def _scale_rule(self) -> tuple[float, float, float, float] | None:
+        if not self.adaptive:
+            return None
+        up = math.log(SUCCESS_FACTOR)
+        return math.log(self.mutation_scale), up, -up / 4, math.log(SCALE_LIMITS[0]), math.log(SCALE_LIMITS[1])
+
+    def _initial(self, space: Space, history: History, size: int, slot: int) -> Proposal | None:
+        """Slot ``slot`` of the first population: a row of the seeded Latin hypercube."""
+        key = (space.to_json(), size)
+        if self._design is None or self._design[0] != key:
+            self._design = (key, latin_hypercube(size, len(space), make_rng(self.seed)))
+        design = self._design[1]
+        params = space.from_unit(design[slot % size])
+        rng = make_rng(self.seed, 0, slot)
+        params = self._unseen(space, history, params, rng, self.mutation_scale, set())
+        if params is None:
+            return self._fresh_proposal(space, history, rng, generation=0, origin="initial")
+        return Proposal(params=params, origin="initial", generation=0)
+
+    def _fresh_proposal(
+        self, space: Space, history: History, rng: np.random.Generator, generation: int,
+        origin: str = "random",
+    ) -> Proposal | None:
+        params = self._fresh(space, history, rng, set())
+        return None if params is None else Proposal(params=params, origin=origin, generation=generation)
+
+    def _model(self, ledger: Ledger, ranked: list[tuple[float, int]]) -> RadialBasisModel | None:
+        if self.candidates < 2 or len(ranked) < len(ledger.space) + 2:
+            return None
+        best = ranked[:SURROGATE_POINTS]
+        points = np.array([ledger.units[number] for _, number in best])
+        return RadialBasisModel(points, np.array([loss for loss, _ in best]))
+
+    # -- breeding -------------------------------------------------------------------------
+    def _pick(self, population: list[tuple[float, int]], rng: np.random.Generator) -> int:
+        """Index into ``population`` (sorted best first) of a parent."""
+        draws = 1 if self.selection == "uniform" else self.tournament_size
+        return int(rng.integers(len(population), size=draws).min())
+
+    def _child(
+        self, space: Space, history: History, ledger: Ledger, population: list[tuple[float, int]],
+        model: RadialBasisModel | None, log_scale: float, rng: np.random.Generator,
+        generation: int | None,
+    ) -> Proposal | None:
+        scale = math.exp(log_scale)
+        blend = 0.5 if self.crossover == "blend" else 0.0
+        taken: set[tuple[Any, ...]] = set()
+        bred: list[tuple[Params, str, tuple[int, ...]]] = []
+        for _ in range(self.candidates if model is not None else 1):
+            first = self._pick(population, rng)
+            parents: tuple[int, ...] = (population[first][1],)
+            if len(population) >= 2 and rng.random() < self.crossover_rate:
+                second = self._pick(population, rng)
+                if second == first:
+                    second = (first + 1 + int(rng.integers(len(population) - 1))) % len(population)
+                parents = (population[first][1], population[second][1])
+                mother, father = (history[n].params for n in parents)
+                params = space.crossover(mother, father, rng, blend)
+                origin = "crossover"
+            else:
+                params = space.mutate(history[parents[0]].params, rng, self.mutation_rate, scale)
+                origin = "mutation"
+            unique = self._unseen(space, history, params, rng, scale, taken)
+            if unique is not None:
+                taken.add(space.key(unique))
+                bred.append((unique, origin, parents))
+        if not bred:
+            params = self._fresh(space, history, rng, taken)
+            if params is None:
+                return None
+            return Proposal(params=params, origin="random", generation=generation if generation is not None else 0)
+        choice = 0
+        if model is not None and len(bred) > 1:
+            choice = int(np.argmin(model.predict(np.array([space.to_unit(p) for p, _, _ in bred]))))
+        params, origin, parents = bred[choice]
+        if generation is None:
+            generation = 1 + max(ledger.generation_of(n) for n in parents)
+        return Proposal(params=params, origin=origin, generation=generation, parents=parents)
+
+    def _unseen(
+        self, space: Space, history: History, params: Params, rng: np.random.Generator, scale: float,
+        taken: set[tuple[Any, ...]],
+    ) -> Params | None:
+        """``params``, or a mutant of it, that is neither in the history nor in ``taken``."""
+        for _ in range(MAX_REMUTATIONS):
+            if space.key(params) not in taken and not history.seen(params):
+                return params
+            params = space.mutate(params, rng, self.mutation_rate, scale)
+        return None
+
+    def _fresh(
+        self, space: Space, history: History, rng: np.random.Generator, taken: set[tuple[Any, ...]]
+    ) -> Params | None:
+        """A random configuration never tried (None when a finite space is exhausted)."""
+        for _ in range(MAX_FRESH_DRAWS):
+            params = space.sample(rng)
+            if space.key(params) not in taken and not history.seen(params):
+                return params
+        size = self.size(space)
+        if size <= ENUMERABLE:
+            axes = space.grid_axes()
+            for index in rng.permutation(int(size)):
+                params = space.grid_point(int(index), axes)
+                if space.key(params) not in taken and not history.seen(params):
+                    return params
+            return None
+        return params
+
+
+__all__ = ["CROSSOVERS", "MODES", "OWN_ORIGINS", "SELECTIONS", "EvolutionarySearch", "latin_hypercube"]
