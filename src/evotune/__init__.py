@@ -5,14 +5,14 @@ from evotune.exceptions import (
     SpaceError, StorageError, StudyConflictError, StudyNotFoundError, TrialStateError,
 )
 from evotune.space import Categorical, Float, Int, Space
-from evotune.strategies import GridSearch, ManualSearch, RandomSearch, Strategy
+from evotune.strategies import EvolutionarySearch, GridSearch, ManualSearch, RandomSearch, Strategy
 from evotune.study import Study, list_studies
 from evotune.trial import Trial, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Categorical", "ConfigError", "EvotuneError", "Float", "GridSearch", "Int", "ManualSearch",
+    "Categorical", "ConfigError", "EvolutionarySearch", "EvotuneError", "Float", "GridSearch", "Int", "ManualSearch",
     "ObjectiveError", "ParamsError", "RandomSearch", "ResultError", "SchemaVersionError", "Space",
     "SpaceError", "StorageError", "Strategy", "Study", "StudyConflictError", "StudyNotFoundError",
     "Trial", "TrialState", "TrialStateError", "__version__", "list_studies",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from evotune.exceptions import ResultError
@@ -59,3 +60,26 @@ def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, floa
     name = metric or DEFAULT_METRIC
     value = _number(name, result)
     return value, {name: value}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What an objective returns to keep more than metrics with its trial.
+
+    Args:
+        result: The usual result (a number or a dict of named metrics); ignored when
+            ``error`` is given.
+        attrs: JSON-ready data stored in ``Trial.attrs`` (log tails, exit code, paths...),
+            whether the trial completes or fails.
+        error: The reason the evaluation failed, recorded as the FAILED trial's error
+            without a traceback (for failures the objective detected itself, such as a
+            training command that exited with an error).
+
+    Example:
+        >>> def objective(params):
+        ...     return Report({"accuracy": 0.9}, attrs={"log": "converged in 12 epochs"})
+    """
+
+    result: Any = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None

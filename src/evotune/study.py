@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -224,7 +225,8 @@ class Study:
         started = self._start_trial(max_trials=None)
         if not isinstance(started, Trial):
             raise TrialStateError(f"no trial to ask for: {started}")
-        return started
+        # The caller may edit the params it trains with; the recorded trial must not change.
+        return started.replace(params=dict(started.params))
 
     def _start_trial(self, max_trials: int | None, worker: str | None = None) -> Trial | str:
         """A RUNNING trial, or the reason there is none: 'budget', 'wait' or 'exhausted'."""
@@ -344,13 +346,32 @@ class Study:
         if not callable(objective):
             raise ConfigError(f"objective must be callable, got {objective!r}")
         if isinstance(self.strategy, GridSearch):
-            size = self.strategy.size(self.space)
-            logger.info("grid of %d cells for study %r", size, self.name)
+            callbacks = [*callbacks, self._grid_announcer(n_jobs)]
         return run_optimization(
             self, objective, max_trials=max_trials, timeout=timeout, target=target, patience=patience,
             max_failures=max_failures, n_jobs=n_jobs, executor=executor, catch=catch,
             show_progress=show_progress, callbacks=callbacks, **options,
         )
+
+    def _grid_announcer(self, n_jobs: int) -> Callable[[Study, Trial], None]:
+        """Log the grid size now and, after a few trials, the estimated total time."""
+        size = self.strategy.size(self.space)  # type: ignore[attr-defined]
+        logger.info("grid of %d cells for study %r (%d already in the study)", size, self.name,
+                    len(self._history))
+        timed: list[float] = []
+
+        def announce(study: Study, trial: Trial) -> None:
+            if trial.duration is None or len(timed) >= 3:
+                return
+            timed.append(trial.duration)
+            if len(timed) == 3:
+                workers = max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
+                remaining = max(0, size - len(study._history))
+                estimate = sorted(timed)[1] * remaining / workers
+                logger.info("grid: %d cells left, about %s at %.3g s per trial", remaining,
+                            _duration_text(estimate), sorted(timed)[1])
+
+        return announce
 
     # -- export ---------------------------------------------------------------------------------
     def _table(self) -> tuple[list[str], list[dict[str, Any]]]:
@@ -385,6 +406,14 @@ class Study:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
         return text
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _non_finite(result: Any) -> bool:

@@ -1,1 +1,102 @@
-"""Placeholder: filled by the matching issue."""
+"""Commands that show a study: ``evotune plot`` (a figure to a file) and ``evotune dashboard``."""
+
+from __future__ import annotations
+
+import socket
+
+import click
+
+from evotune.cli.main import InputError, load_study, main, open_existing, sqlite_file, storage_option
+from evotune.plot import PLOT_KINDS, plot, save_figure
+
+
+@main.command("plot")
+@click.argument("name")
+@click.argument("kind", type=click.Choice(PLOT_KINDS))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="File to write: .html (self-contained, works offline), or .png/.svg/.pdf (needs kaleido).")
+@click.option("--params", default=None, metavar="A,B",
+              help="Parameters to show, comma-separated (contour: exactly two; default: all, or the two "
+                   "most important for contour).")
+@click.option("--metric", default=None, help="Plot this metric instead of the optimized one.")
+@storage_option
+def plot_command(name: str, kind: str, output: str, params: str | None, metric: str | None, storage: str) -> None:
+    """Draw one plot of study NAME and write it to a file.
+
+    \b
+    KIND is one of:
+      history     every trial's value and the best so far
+      parallel    parallel coordinates of the parameters and the value
+      slice       the value against each parameter
+      contour     the value over two parameters (--params a,b)
+      importance  each parameter's importance (PED-ANOVA)
+      lineage     the family tree of an evolutionary study
+
+    \b
+    Examples:
+      evotune plot mlp history -o history.html
+      evotune plot mlp contour --params lr,depth -o contour.png
+    """
+    names = [p.strip() for p in params.split(",") if p.strip()] if params else None
+    study = load_study(name, storage)
+    figure = plot(study, kind, params=names, metric=metric)
+    try:
+        written = save_figure(figure, output)
+    except (ImportError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"could not write {output!r}: {error.strerror or error}") from None
+    click.echo(f"wrote {written}")
+
+
+def _port_free(host: str, port: int) -> str | None:
+    """None when ``host:port`` can be bound, else the reason."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+@main.command()
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but a loopback address exposes the studies to the network.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--poll", default=2.0, show_default=True, type=click.FloatRange(0.2, 3600),
+              help="Seconds between a page's refreshes.")
+def dashboard(storage: str, host: str, port: int, poll: float) -> None:
+    """Serve a web page of the studies in the storage (read-only), refreshing while they run.
+
+    \b
+    Examples:
+      evotune dashboard                      then open http://127.0.0.1:8080
+      evotune dashboard --storage sqlite:///runs/tune.db --port 9000
+    """
+    try:
+        from evotune.dashboard import serve
+        from evotune.dashboard.app import is_loopback
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None
+    opened = open_existing(storage)
+    if opened is None:
+        raise InputError(f"no database at {sqlite_file(storage)}: give --storage, or run the command in the "
+                         f"folder that holds it")
+    if not is_loopback(host):
+        click.echo(
+            f"Warning: --host {host} makes the dashboard reachable from other machines: anyone who can "
+            f"connect to port {port} can read every study, parameter and error message (there is no login).",
+            err=True,
+        )
+    problem = _port_free(host, port)
+    if problem is not None:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {problem}; choose another --port or --host")
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"evotune dashboard on http://{shown}:{port}/  (storage {storage}; Ctrl+C to stop)")
+    try:
+        serve(opened, host=host, port=port, poll_seconds=poll)
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None

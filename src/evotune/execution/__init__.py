@@ -1,5 +1,23 @@
-"""Running objectives: in this process, in local worker processes, or on any Executor."""
+"""Running objectives: in-process, local worker processes, any concurrent.futures Executor (Dask).
 
-from evotune.execution.objective import Outcome, evaluate, evaluate_payload, pickle_objective
+Modules: :mod:`~evotune.execution.objective` (calling the objective, shipping it to workers),
+:mod:`~evotune.execution.pool` (the reusable local process pool),
+:mod:`~evotune.execution.runners` (one runner per kind of executor),
+:mod:`~evotune.execution.heartbeat` (lost-worker detection), :mod:`~evotune.execution.loop`
+(the optimize loop) and :mod:`~evotune.execution.progress` (the progress bar).
+"""
 
-__all__ = ["Outcome", "evaluate", "evaluate_payload", "pickle_objective"]
+from evotune.execution.objective import (
+    Outcome,
+    Payload,
+    evaluate,
+    evaluate_payload,
+    make_payload,
+    pickle_objective,
+)
+from evotune.execution.pool import resolve_n_jobs, shutdown_pool
+
+__all__ = [
+    "Outcome", "Payload", "evaluate", "evaluate_payload", "make_payload", "pickle_objective",
+    "resolve_n_jobs", "shutdown_pool",
+]

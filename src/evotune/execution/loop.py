@@ -1,24 +1,31 @@
 """The optimization loop: start trials, run them on a runner, record outcomes, decide when to stop.
 
-The loop drives a study through a narrow interface (``_start_trial``, ``tell``,
-``_remember``...) passed in as an argument, so this module stays below the study.
+The loop drives a study through a narrow interface (``_start_trial``, ``tell``, ``_sync``,
+``_remember``, ``_retry``, ``history``, ``storage``) passed in as an argument, so this module
+stays below the study.
+
+Many loops, in one process or on many machines, may drive the same study through a shared
+storage. The storage hands out trial numbers and enforces ``max_trials`` atomically, so the
+budget is global; each loop syncs the history before asking the strategy, so strategies see
+every trial finished anywhere.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import numbers
-import os
-import threading
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from evotune.exceptions import ConfigError, ResultError
-from evotune.execution.objective import Outcome, evaluate, evaluate_payload, pickle_objective
+from evotune.exceptions import ConfigError, ObjectiveError, ResultError, TrialStateError
+from evotune.execution.heartbeat import WORKER_LOST, Heartbeat, default_grace, report_lost
+from evotune.execution.objective import worker_name
+from evotune.execution.pool import resolve_n_jobs
 from evotune.execution.progress import ProgressDisplay
-from evotune.results import parse_result
+from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
+from evotune.results import Report, parse_result
 from evotune.stopping import StopCriteria
 from evotune.trial import Trial, TrialState
 
@@ -28,37 +35,34 @@ logger = logging.getLogger("evotune")
 _MAX_POLL = 1.0
 
 
-class _InlineExecutor(cf.Executor):
-    """Runs each call at submission, in this thread: n_jobs=1 needs no pickling."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        future: cf.Future = cf.Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def resolve_n_jobs(n_jobs: Any) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
-        raise ConfigError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
-    return os.cpu_count() or 1 if n_jobs == -1 else int(n_jobs)
-
-
-class _Heartbeat(threading.Thread):
-    """Marks this worker's running trials alive, and fails other workers' stale ones."""
-
-    def __init__(self, study: Any, running: Callable[[], list[int]], interval: float, grace: float):
-        super().__init__(name="evotune-heartbeat", daemon=True)
-        self.study, self.running, self.interval, self.grace = study, running, interval, grace
-        self.stop_event = threading.Event()
-        self.lost: list[Trial] = []
-
-    def run(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            try:
-                self.study.storage.heartbeat(self.study._study_id, self.running())
-                self.lost.extend(self.study.storage.fail_stale_trials(self.study._study_id, self.grace))
-            except Exception as error:  # noqa: BLE001 - a storage hiccup must not kill the run
-                logger.warning("heartbeat failed: %s", error)
+def _check_options(catch: Any, retries: Any, heartbeat_interval: Any, grace_period: Any,
+                   max_concurrent: Any, callbacks: Any) -> tuple[tuple[type[BaseException], ...], float]:
+    if isinstance(catch, type):
+        catch = (catch,)
+    if not isinstance(catch, tuple) or not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
+        raise ConfigError(f"catch must be an exception class or a tuple of them, got {catch!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
+    if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)) \
+            or not 0 < heartbeat_interval < math.inf:
+        raise ConfigError(f"heartbeat_interval must be a number of seconds > 0, got {heartbeat_interval!r}")
+    if grace_period is None:
+        grace = default_grace(heartbeat_interval)
+    elif isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) \
+            or not 2 * heartbeat_interval <= grace_period < math.inf:
+        raise ConfigError(
+            f"grace_period must be a number of seconds of at least twice heartbeat_interval "
+            f"({heartbeat_interval!r}), or None; got {grace_period!r}"
+        )
+    else:
+        grace = float(grace_period)
+    if max_concurrent is not None and (
+        isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
+    ):
+        raise ConfigError(f"max_concurrent must be an integer >= 1 or None, got {max_concurrent!r}")
+    if not all(callable(c) for c in callbacks):
+        raise ConfigError(f"callbacks must be a sequence of callables, got {callbacks!r}")
+    return catch, grace
 
 
 def run_optimization(
@@ -67,161 +71,233 @@ def run_optimization(
     n_jobs: int, executor: Any, catch: Any, show_progress: bool | None,
     callbacks: Sequence[Callable[[Any, Trial], Any]], heartbeat_interval: float = 10.0,
     grace_period: float | None = None, retries: int = 0, max_concurrent: int | None = None,
-    resources: dict[str, Any] | None = None,
+    resources: Any = None,
 ) -> Trial | None:
-    """See ``Study.optimize``; extra options: heartbeat_interval, grace_period (seconds before a
-    silent RUNNING trial of another worker counts as lost), retries (times a lost trial is
-    queued again), max_concurrent (trials in flight on an executor), resources (passed to
-    executors that accept ``resources=``, such as Dask's)."""
+    """See ``Study.optimize``. Options beyond its documented arguments:
+
+    Args:
+        heartbeat_interval: Seconds between two stamps of this call's running trials.
+        grace_period: Seconds of silence after which another worker's RUNNING trial counts as
+            lost (marked FAILED, "worker lost"); default: six heartbeats, at least 60 s. A trial
+            whose local worker process died is marked at once.
+        retries: Times a lost trial is queued again (the retry does not count against
+            ``max_trials`` a second time).
+        max_concurrent: At most this many trials of this call in flight at once.
+        resources: For a Dask executor: resources each trial holds while it runs, as a dict
+            (``{"GPU": 1}``) or a function of the params returning one.
+    """
     criteria = StopCriteria(max_trials, timeout, target, patience, max_failures, study.direction)
-    n_jobs = resolve_n_jobs(n_jobs)
-    if isinstance(catch, type):
-        catch = (catch,)
-    if not isinstance(catch, tuple) or not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
-        raise ConfigError(f"catch must be an exception class or a tuple of them, got {catch!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
-    if not (isinstance(heartbeat_interval, (int, float)) and heartbeat_interval > 0):
-        raise ConfigError(f"heartbeat_interval must be a number > 0, got {heartbeat_interval!r}")
-    grace = grace_period if grace_period is not None else max(60.0, 6 * heartbeat_interval)
-
-    owned = None
-    if executor is not None:
-        if not hasattr(executor, "submit"):
-            raise ConfigError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
-        capacity = max_concurrent or getattr(executor, "_max_workers", None) or n_jobs
-        pool = executor
-    elif n_jobs > 1:
-        import multiprocessing
-
-        owned = pool = cf.ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"))
-        capacity = n_jobs
-    else:
-        pool, capacity = _InlineExecutor(), 1
-    if max_concurrent is not None:
-        capacity = min(capacity, max_concurrent)
-    if pool is not None and not isinstance(pool, _InlineExecutor):
-        payload = pickle_objective(objective)
-        call: Callable[..., Any] = evaluate_payload
-        first_arg: Any = payload
-    else:
-        call, first_arg = evaluate, objective
-
-    study.history.budget = max_trials
-    for lost in study.storage.fail_stale_trials(study._study_id, grace):
-        logger.warning("trial %d lost its worker; marked FAILED", lost.number)
-        if retries and int(lost.attrs.get("attempt", 0)) < retries:
-            study._retry(lost)
-    study._sync()
-    start = time.monotonic()
-    running: dict[cf.Future, Trial] = {}
-    ours: set[int] = set()
-    failures = 0
-    since_improvement = 0
-    best_value = study._best_value()
-    progress = ProgressDisplay(show_progress, max_trials, study.history.n_started, timeout)
-    heartbeat = _Heartbeat(study, lambda: [t.number for t in running.values()], heartbeat_interval, grace)
-    heartbeat.start()
-    study.stop_reason = None
-    poll = 0.05
-
-    def submit(trial: Trial) -> None:
-        kwargs = {"resources": resources} if resources else {}
-        running[pool.submit(call, first_arg, trial.params, **kwargs)] = trial
-
+    callbacks = tuple(callbacks)
+    catch, grace = _check_options(catch, retries, heartbeat_interval, grace_period, max_concurrent, callbacks)
+    runner = make_runner(objective, resolve_n_jobs(n_jobs), executor, max_concurrent, check_resources(resources))
+    run = _Run(study, runner, criteria, catch, callbacks, retries, max_trials)
+    heartbeat = Heartbeat(study.storage, study._study_id, float(heartbeat_interval), grace)
+    run.heartbeat = heartbeat
+    aborted = True
     try:
-        while True:
-            while study.stop_reason is None and len(running) < capacity:
-                reason = criteria.check(time.monotonic() - start, best_value, since_improvement, failures)
-                if reason is not None:
-                    study.stop_reason = reason
-                    break
-                started = study._start_trial(max_trials)
-                if isinstance(started, Trial):
-                    ours.add(started.number)
-                    poll = 0.05
-                    submit(started)
-                    continue
-                if started == "wait" and not running:
-                    time.sleep(poll)  # other workers hold the trials we depend on
-                    poll = min(poll * 2, _MAX_POLL)
-                    continue
-                if started == "budget":
-                    if study.history.n_started >= (max_trials or 0) and not running:
-                        study.stop_reason = "max_trials reached"
-                elif started == "exhausted" and not running:
-                    study.stop_reason = "queue empty" if study.strategy.name == "manual" else "strategy exhausted"
-                break
-            if not running:
-                if study.stop_reason is None:
-                    study.stop_reason = "max_trials reached"
-                break
-            done, _ = cf.wait(list(running), timeout=heartbeat_interval, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                trial = running.pop(future)
-                finished, raise_error = _record(study, trial, future, catch)
-                if finished.state is TrialState.FAILED:
-                    failures += 1
-                since_improvement += 1
-                value = study._best_value()
-                if value is not None and (best_value is None or value != best_value):
-                    best_value, since_improvement = value, 0
-                progress.update(study.history.n_finished, best_value)
-                for callback in callbacks:
-                    callback(study, finished)
-                if raise_error is not None:
-                    raise raise_error
-            for lost in heartbeat.lost[:]:
-                heartbeat.lost.remove(lost)
-                study._remember(lost)
-                if retries and int(lost.attrs.get("attempt", 0)) < retries:
-                    study._retry(lost)
+        run.recover(study.storage.fail_stale_trials(study._study_id, grace))
+        study._sync()
+        run.progress = ProgressDisplay(show_progress, max_trials, study.history.n_finished, timeout)
+        heartbeat.start()
+        run.loop()
+        aborted = False
     except BaseException as error:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"aborted: {type(error).__name__}"
-        study.stop_reason = study.stop_reason or reason
-        if isinstance(error, KeyboardInterrupt):
-            study.stop_reason = "interrupted"
-        for future in running:
-            future.cancel()
-        _fail_unfinished(study, ours, "interrupted" if isinstance(error, KeyboardInterrupt) else reason)
+        interrupted = isinstance(error, KeyboardInterrupt)
+        study.stop_reason = "interrupted" if interrupted else (study.stop_reason or f"aborted: {type(error).__name__}")
+        run.abandon("interrupted" if interrupted else f"aborted: {type(error).__name__}: {error}")
         raise
     finally:
-        heartbeat.stop_event.set()
-        progress.close()
-        if owned is not None:
-            owned.shutdown(wait=False, cancel_futures=True)
+        heartbeat.stop()
+        if run.progress is not None:
+            run.progress.close()
+        runner.close(abort=aborted)
     logger.info("study %r stopped: %s", study.name, study.stop_reason)
     return study.best
 
 
-def _record(study: Any, trial: Trial, future: cf.Future, catch: tuple[type, ...]) -> tuple[Trial, BaseException | None]:
-    """Store the outcome of a finished future; return the trial and an error to raise, if any."""
-    try:
-        outcome: Outcome = future.result()
-    except cf.process.BrokenProcessPool:
-        return study.tell(trial, error="worker lost"), None
-    except Exception as error:  # noqa: BLE001 - an executor failure is the trial's failure
-        return study.tell(trial, error=f"{type(error).__name__}: {error}"), None
-    attrs = {"duration_objective": outcome.duration}
-    if outcome.error is not None:
-        message = outcome.error + ("\n" + outcome.traceback if outcome.traceback else "")
-        finished = study.tell(trial, error=message, attrs=attrs)
-        exc = outcome.exception
-        if exc is not None and not isinstance(exc, catch):
-            return finished, exc
-        return finished, None
-    try:
-        parse_result(outcome.result, study.metric)
-    except ResultError as problem:
-        return study.tell(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs), None
-    return study.tell(trial, outcome.result, attrs=attrs), None
+class _Run:
+    """The state of one ``optimize`` call."""
 
+    def __init__(self, study: Any, runner: Runner, criteria: StopCriteria, catch: tuple[type[BaseException], ...],
+                 callbacks: tuple[Callable[[Any, Trial], Any], ...], retries: int, max_trials: int | None):
+        self.study, self.runner, self.criteria, self.catch = study, runner, criteria, catch
+        self.callbacks, self.retries, self.max_trials = callbacks, retries, max_trials
+        self.heartbeat: Heartbeat | None = None
+        self.progress: ProgressDisplay | None = None
+        self.running: dict[cf.Future, Trial] = {}
+        self.worker = worker_name()
+        self.start = time.monotonic()
+        self.failures = 0
+        self.since_improvement = 0
+        self.best_value = study._best_value()
+        self._retried = 0  # retries in the study (seen so far); each extends the budget by one
+        self._scanned = 0
+        study.history.budget = max_trials
+        study.stop_reason = None
 
-def _fail_unfinished(study: Any, numbers: set[int], reason: str) -> None:
-    study._sync()
-    for number in sorted(numbers):
-        if study.history[number].state is TrialState.RUNNING:
+    # -- budget ------------------------------------------------------------------------------
+    def budget(self) -> int | None:
+        """``max_trials`` plus the retries of lost trials, which stand in for the lost ones."""
+        if self.max_trials is None:
+            return None
+        history = self.study.history
+        for number in range(self._scanned, len(history)):
+            self._retried += "retry_of" in history[number].attrs
+        self._scanned = len(history)
+        return self.max_trials + self._retried
+
+    # -- main loop ---------------------------------------------------------------------------
+    def loop(self) -> None:
+        study = self.study
+        while True:
+            self.fill()
+            if not self.running:
+                if study.stop_reason is None:
+                    study.stop_reason = "max_trials reached"
+                return
+            wait = self.heartbeat.interval if self.heartbeat is not None else 10.0
+            done, _ = cf.wait(list(self.running), timeout=wait, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                self.collect(future)
+            self.handle_lost()
+            self.runner.refresh()
+
+    def fill(self) -> None:
+        """Start trials until the runner is full, a criterion holds, or none can start now."""
+        study, poll = self.study, 0.05
+        while study.stop_reason is None and len(self.running) < self.runner.capacity:
+            reason = self.criteria.check(time.monotonic() - self.start, self.best_value,
+                                         self.since_improvement, self.failures)
+            if reason is not None:
+                study.stop_reason = reason
+                return
+            budget = self.budget()
+            started = study._start_trial(budget, worker=self.worker)
+            if isinstance(started, Trial):
+                self.submit(started)
+                poll = 0.05
+                continue
+            if started == "wait" and not self.running:
+                time.sleep(poll)  # other workers hold the trials the strategy waits for
+                poll = min(poll * 2, _MAX_POLL)
+                self.handle_lost()
+                continue
+            if started == "budget" and not self.running:
+                study.stop_reason = "max_trials reached"
+            elif started == "exhausted" and not self.running:
+                study.stop_reason = "queue empty" if study.strategy.name == "manual" else "strategy exhausted"
+            return
+
+    def submit(self, trial: Trial, resend: bool = False) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.track(trial.number)  # first: the inline runner runs the trial within submit
+        try:
+            future = self.runner.submit(dict(trial.params), resend=resend)
+        except BaseException:  # the inline runner calls the objective here: Ctrl-C lands here
+            self.running[cf.Future()] = trial  # so that abandon() marks the trial FAILED
+            raise
+        self.running[future] = trial
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def collect(self, future: cf.Future) -> None:
+        """Record a finished future's trial, count it, call the callbacks."""
+        trial = self.running.pop(future)
+        try:
+            outcome = self.runner.outcome(future)
+        except BaseException as error:  # noqa: BLE001 - an executor failure is the trial's failure
+            if isinstance(error, KeyboardInterrupt):
+                self.running[future] = trial
+                raise
+            if not is_lost_worker(error):
+                self.finish(trial, error=f"{type(error).__name__}: {error}")
+                return
+            logger.warning("trial %d lost its worker process (%s)", trial.number, type(error).__name__)
+            finished = self.finish(trial, error=WORKER_LOST)
+            if finished is not None:
+                self.recover([finished])
+            if not self.runner.recover():
+                raise
+            return
+        if outcome.missing:  # the worker does not hold the objective yet: send it with its bytes
+            self.running[self.runner.submit(dict(trial.params), resend=True)] = trial
+            return
+        attrs: dict[str, Any] = {"duration_objective": outcome.duration}
+        if outcome.worker:
+            attrs["executed_by"] = outcome.worker
+        if outcome.error is not None:
+            message = outcome.error + ("\n" + outcome.traceback if outcome.traceback else "")
+            self.finish(trial, error=message, attrs=attrs)
+            if outcome.load_error:
+                raise ObjectiveError(f"the objective cannot be loaded in worker {outcome.worker}: {outcome.error}")
+            if outcome.exception is not None and not isinstance(outcome.exception, self.catch):
+                raise outcome.exception
+            return
+        result = outcome.result
+        if isinstance(result, Report):  # an objective that keeps logs with the trial, or failed on its own
+            attrs.update(result.attrs)
+            if result.error is not None:
+                self.finish(trial, error=result.error, attrs=attrs)
+                return
+            result = result.result
+        try:
+            parse_result(result, self.study.metric)
+        except ResultError as problem:
+            self.finish(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs)
+            return
+        self.finish(trial, result, attrs=attrs)
+
+    def finish(self, trial: Trial, result: Any = None, *, error: str | None = None,
+               attrs: dict[str, Any] | None = None) -> Trial | None:
+        """Tell the study; None when another worker already declared the trial lost."""
+        if self.heartbeat is not None:
+            self.heartbeat.untrack(trial.number)
+        try:
+            if error is not None:
+                finished = self.study.tell(trial, error=error, attrs=attrs)
+            else:
+                finished = self.study.tell(trial, result, attrs=attrs)
+        except TrialStateError:
+            logger.warning("trial %d finished after it was declared lost; its result is not recorded",
+                           trial.number)
+            self.study._sync()
+            return None
+        self.count(finished)
+        return finished
+
+    def count(self, finished: Trial) -> None:
+        if finished.state is TrialState.FAILED:
+            self.failures += 1
+        self.since_improvement += 1
+        value = self.study._best_value()
+        if value is not None and value != self.best_value:
+            self.best_value, self.since_improvement = value, 0
+        if self.progress is not None:
+            self.progress.update(self.study.history.n_finished, self.best_value)
+        for callback in self.callbacks:
+            callback(self.study, finished)
+
+    # -- lost trials -------------------------------------------------------------------------
+    def handle_lost(self) -> None:
+        if self.heartbeat is not None:
+            self.recover(self.heartbeat.take_lost())
+
+    def recover(self, lost: list[Trial]) -> None:
+        """Record trials found lost, and queue them again when retries allow."""
+        report_lost(lost)
+        for trial in lost:
+            self.study._remember(trial)
+            if self.retries and int(trial.attrs.get("attempt", 0)) < self.retries:
+                retry = self.study._retry(trial)
+                if retry is not None:
+                    logger.info("trial %d queued again as trial %d", trial.number, retry.number)
+
+    def abandon(self, reason: str) -> None:
+        """After an error or Ctrl-C: cancel what has not started, mark our trials FAILED."""
+        for future in self.running:
+            future.cancel()
+        for trial in self.running.values():
             try:
-                study.tell(number, error=reason)
+                self.study.tell(trial, error=reason)
             except Exception:  # noqa: BLE001 - best effort while shutting down
                 pass
+        self.running.clear()

@@ -88,7 +88,7 @@ def _parallel_dimension(axis: ParamAxis, raw: list[Any]) -> dict[str, Any]:
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log10(numbers)
     return {"name": axis.name, "values": finite_list(logs), "tickvals": ticks,
-            "ticktext": [f"{10 ** t:.3g}" for t in ticks], "range": [lo, hi]}
+            "ticktext": [f"{10 ** t:.4g}" for t in ticks], "range": [lo, hi]}
 
 
 def finite_list(numbers: np.ndarray) -> list[float | None]:
@@ -169,7 +169,7 @@ def kernel_surface(
     """Gaussian kernel regression of ``values`` at the grid points (rows follow ``grid_y``).
 
     The kernel is separable, so the sums over trials are two matrix products: about
-    ``len(grid)**2 * n`` operations, a few milliseconds for 10,000 trials.
+    ``len(grid)**2 * n`` operations, some 20 milliseconds for 10,000 trials.
     """
     z = np.full((len(grid_y), len(grid_x)), np.nan)
     n = len(values)
@@ -178,8 +178,9 @@ def kernel_surface(
     bandwidth = max(0.03, 0.3 * n ** (-1.0 / 6.0))
     kx = np.exp(-0.5 * ((grid_x[:, None] - ux[None, :]) / bandwidth) ** 2)  # (gx, n)
     ky = np.exp(-0.5 * ((grid_y[:, None] - uy[None, :]) / bandwidth) ** 2)  # (gy, n)
-    weight = ky @ kx.T
-    total = ky @ (kx * values[None, :]).T
+    # einsum rather than "@": on small outer dimensions it avoids BLAS threading overhead
+    weight = np.einsum("yn,xn->yx", ky, kx)
+    total = np.einsum("yn,xn->yx", ky, kx * values[None, :])
     filled = weight >= min_weight
     z[filled] = total[filled] / weight[filled]
     return z

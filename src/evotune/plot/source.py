@@ -135,6 +135,10 @@ def choice_label(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class ParamAxis:
     """One parameter as a plot axis: its scale, its ticks, and a continuous unit coordinate.
 
@@ -160,7 +164,7 @@ class ParamAxis:
         """Values as drawn on the axis: numbers stay numbers, choices become labels."""
         if self.categorical:
             return [choice_label(v) for v in values]
-        return [float(v) for v in values]
+        return [float(v) if _is_number(v) else None for v in values]
 
     def unit(self, values: Sequence[Any]) -> np.ndarray:
         """Continuous coordinate in [0, 1] of each value (NaN for a value not in the space)."""
@@ -169,7 +173,7 @@ class ParamAxis:
             index = {label: i for i, label in enumerate(self.labels)}
             return np.array([(index[choice_label(v)] + 0.5) / count if choice_label(v) in index else np.nan
                              for v in values], dtype=float)
-        numbers = np.array([float(v) if isinstance(v, (int, float)) else np.nan for v in values], dtype=float)
+        numbers = np.array([float(v) if _is_number(v) else np.nan for v in values], dtype=float)
         if self.log:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (np.log(numbers) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))

@@ -194,7 +194,11 @@ class Float(Distribution):
         return self._count if self.step else math.inf
 
     def _snap(self, index: int) -> float:
-        return min(round(self.low + index * self.step, 12), self.high)  # type: ignore[operator]
+        # Round away float noise (0.1 + 0.2) at 12 decimals, or finer for a tiny step, then
+        # clamp, so the result never leaves [low, high] whatever the bounds.
+        digits = 12 - min(0, math.floor(math.log10(self.step)))  # type: ignore[arg-type]
+        value = round(self.low + index * self.step, digits)  # type: ignore[operator]
+        return min(max(value, self.low), self.high)
 
     def validate(self, value: Any, name: str = "value") -> float:
         if not _is_real(value) or not math.isfinite(float(value)):

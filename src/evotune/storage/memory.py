@@ -27,6 +27,15 @@ class MemoryStorage(Storage):
         self._started: dict[int, int] = {}
         self._next_id = 1
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle a snapshot of the studies (the lock cannot be pickled; a new one is made)."""
+        with self._lock:
+            return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
         with self._lock:
             if name in self._studies:
@@ -118,7 +127,10 @@ class MemoryStorage(Storage):
 
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
         with self._lock:
-            trial = self._trials[study_id][number]
+            trials = self._trials[study_id]
+            if not 0 <= number < len(trials):
+                raise TrialStateError(f"trial {number} does not exist in this study")
+            trial = trials[number]
             if trial.state is not TrialState.RUNNING:
                 raise TrialStateError(
                     f"trial {number} is {trial.state.value}, only a RUNNING trial can be finished"
@@ -133,7 +145,7 @@ class MemoryStorage(Storage):
             now = utcnow()
             trials = self._trials[study_id]
             for n in numbers:
-                if trials[n].state is TrialState.RUNNING:
+                if 0 <= n < len(trials) and trials[n].state is TrialState.RUNNING:
                     trials[n] = trials[n].replace(heartbeat_at=now)
 
     def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:

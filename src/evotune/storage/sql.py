@@ -84,7 +84,10 @@ _SELECT_KEY = sa.select(_trials.c.number).where(
     _trials.c.study_id == _bind("sid"), _trials.c.key == _bind("k")).limit(1)
 _INSERT_TRIAL = _trials.insert()
 _SELECT_TRIAL = sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n"))
-_FINISH_TRIAL = _trials.update().where(_trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n")).values(
+# "state = RUNNING" again at the update: on PostgreSQL another worker may have failed the trial as
+# lost since it was read; the update then matches no row and finish_trial refuses.
+_FINISH_TRIAL = _trials.update().where(
+    _trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n"), _trials.c.state == "RUNNING").values(
     state=_bind("new_state"), value=_bind("new_value"), metrics=_bind("new_metrics"), error=_bind("new_error"),
     finished_at=_bind("new_finished_at"), attrs=_bind("new_attrs"))
 _SELECT_FROM = sa.select(*_TRIAL_COLUMNS).where(
@@ -371,11 +374,13 @@ class SQLStorage(Storage):
             if row.state != "RUNNING":
                 raise TrialStateError(f"trial {number} is {row.state}, only a RUNNING trial can be finished")
             merged = {**json.loads(row.attrs), **(attrs or {})}
-            conn.execute(_FINISH_TRIAL, {
+            changed = conn.execute(_FINISH_TRIAL, {
                 "sid": study_id, "n": number, "new_state": state.value, "new_value": value,
                 "new_metrics": _dumps(metrics or {}), "new_error": error, "new_finished_at": now,
                 "new_attrs": _dumps(merged),
-            })
+            }).rowcount
+            if changed != 1:
+                raise TrialStateError(f"trial {number} is no longer RUNNING, only a RUNNING trial can be finished")
         return _row_to_trial(row).replace(
             state=state, value=value, metrics=dict(metrics or {}), error=error,
             finished_at=_stamp(now), attrs=merged)
@@ -397,13 +402,20 @@ class SQLStorage(Storage):
                 sa.func.coalesce(_trials.c.heartbeat_at, _trials.c.started_at) < limit,
             )).all()
             now = time.time()
+            failed = []
             for row in rows:
-                conn.execute(_trials.update().where(
+                # Conditions repeated: on PostgreSQL two workers may read the same stale trial;
+                # only the one whose update matches reports it (and may retry it).
+                changed = conn.execute(_trials.update().where(
                     _trials.c.study_id == study_id, _trials.c.number == row.number,
-                ).values(state="FAILED", error="worker lost", finished_at=now))
+                    _trials.c.state == "RUNNING",
+                    sa.func.coalesce(_trials.c.heartbeat_at, _trials.c.started_at) < limit,
+                ).values(state="FAILED", error="worker lost", finished_at=now)).rowcount
+                if changed == 1:
+                    failed.append(row)
         return [
             _row_to_trial(row).replace(state=TrialState.FAILED, error="worker lost", finished_at=_stamp(now))
-            for row in rows
+            for row in failed
         ]
 
     def get_trials(self, study_id, start=0, numbers=None):

@@ -6,12 +6,14 @@ from typing import Any
 
 from evotune.exceptions import ConfigError
 from evotune.strategies.base import WAIT, History, Proposal, Strategy, make_rng
+from evotune.strategies.evolution import EvolutionarySearch
 from evotune.strategies.grid import GridSearch
 from evotune.strategies.manual import ManualSearch
 from evotune.strategies.random import RandomSearch
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "manual": ManualSearch, "grid": GridSearch, "random": RandomSearch,
+    "evolution": EvolutionarySearch,
 }
 
 
@@ -39,6 +41,6 @@ def strategy_from_config(config: dict[str, Any]) -> Strategy:
 
 
 __all__ = [
-    "STRATEGIES", "WAIT", "GridSearch", "History", "ManualSearch", "Proposal", "RandomSearch",
+    "STRATEGIES", "WAIT", "EvolutionarySearch", "GridSearch", "History", "ManualSearch", "Proposal", "RandomSearch",
     "Strategy", "default_strategy", "make_rng", "strategy_from_config",
 ]

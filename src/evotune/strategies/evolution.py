@@ -97,7 +97,9 @@ class EvolutionarySearch(Strategy):
     Args:
         population_size: Size of the first population and of the population parents are picked
             from. None chooses it from the number of parameters and the budget (``max_trials``):
-            ``4 + 2 * dimension``, at most a fifth of the budget, at least 4.
+            ``4 + 2 * dimension``, at most a fifth of the budget, at least 4. Once the first
+            children exist the size is read back from the history, so a study resumed with
+            another ``max_trials`` keeps its population.
         seed: See :class:`Strategy`.
         mode: "steady-state" (default): a new child whenever a worker asks, bred from every
             trial finished so far, so no worker ever idles and each child benefits from the latest
@@ -198,6 +200,17 @@ class EvolutionarySearch(Strategy):
             size = min(size, budget // 5)
         return max(4, size)
 
+    def _settled_size(self, ledger: Ledger) -> int | None:
+        """The population size the study already uses, once children exist (None before).
+
+        Read from the history, so resuming with another ``max_trials`` keeps the population.
+        """
+        if self.population_size is not None or ledger.before_first_child is None:
+            return None
+        if self.mode == "generational":
+            return ledger.slots.get(0) or None
+        return max(2, ledger.before_first_child)
+
     def _elite_count(self, size: int) -> int:
         return min(size, self.elitism) if self.elitism is not None else max(1, size // 2)
 
@@ -206,7 +219,7 @@ class EvolutionarySearch(Strategy):
         if len(history) >= self.size(space):
             return None
         ledger = self._ledger_for(space, history)
-        size = self.resolved_population_size(space, history.budget)
+        size = self._settled_size(ledger) or self.resolved_population_size(space, history.budget)
         if self.mode == "generational":
             return self._propose_generational(space, history, ledger, size, number)
         return self._propose_steady(space, history, ledger, size, number)
@@ -227,7 +240,7 @@ class EvolutionarySearch(Strategy):
         rng = make_rng(self.seed, number)
         if ledger.n_ranked < 2:
             return self._fresh_proposal(space, history, rng, generation=0)
-        ledger.advance_scale(len(history), self._scale_rule())
+        ledger.advance_scale(len(history), *self._scale_rule())
         population = ledger.population(size, self._elite_count(size))
         model = self._model(ledger, ledger.ranked)
         return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None)
@@ -248,7 +261,7 @@ class EvolutionarySearch(Strategy):
             start = ledger.first[generation]
         key = (generation, start, size)
         if self._generation_cache is None or self._generation_cache[0] != key:
-            ledger.advance_scale(start, self._scale_rule())
+            ledger.advance_scale(start, *self._scale_rule())
             ranked = [entry for entry in ledger.ranked if entry[1] < start]
             population = ledger.population(size, self._elite_count(size), before=start)
             self._generation_cache = (key, (ranked, population, self._model(ledger, ranked), ledger.log_scale))
@@ -258,11 +271,12 @@ class EvolutionarySearch(Strategy):
             return self._fresh_proposal(space, history, rng, generation=generation)
         return self._child(space, history, ledger, population, model, log_scale, rng, generation)
 
-    def _scale_rule(self) -> tuple[float, float, float, float] | None:
-        if not self.adaptive:
-            return None
-        up = math.log(SUCCESS_FACTOR)
-        return math.log(self.mutation_scale), up, -up / 4, math.log(SCALE_LIMITS[0]), math.log(SCALE_LIMITS[1])
+    def _scale_rule(self) -> tuple[float, float, float, float, float]:
+        """Arguments of :meth:`Ledger.advance_scale`: initial, step up, step down, limits (logs)."""
+        up = math.log(SUCCESS_FACTOR) if self.adaptive else 0.0
+        low, high = (math.log(limit) for limit in SCALE_LIMITS)
+        initial = math.log(self.mutation_scale)
+        return initial, up, -up / 4, min(low, initial), max(high, initial)
 
     def _initial(self, space: Space, history: History, size: int, slot: int) -> Proposal | None:
         """Slot ``slot`` of the first population: a row of the seeded Latin hypercube."""

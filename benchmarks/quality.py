@@ -1,0 +1,334 @@
+"""Quality benchmark: how good a configuration each method finds within 50 and 100 evaluations.
+
+One command runs the default subset (the synthetic functions and the fast Bayesmark tasks, five
+seeds, budgets 50 and 100) and prints the tables::
+
+    python benchmarks/quality.py              # default subset, a few minutes on 2 cores
+    python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
+    python benchmarks/quality.py --methods evolution,random --seeds 3
+
+Methods, side by side: evotune's EvolutionarySearch, RandomSearch and default strategy; Optuna's
+TPE, CMA-ES, NSGA-II and random samplers; Nevergrad's NGOpt; and sklearn-genetic-opt's GASearchCV
+(Bayesmark tasks only, run until it has fitted as many distinct configurations as the budget,
+since it scores a repeated configuration from its cache).
+
+Reported, per budget:
+
+* the median (over seeds) best loss found, per task and method;
+* the mean rank of each method (ranks among the methods run on a task, per task and seed, ties
+  shared), overall and per task family;
+* Bayesmark's normalized score, ``100 * (1 - mean normalized loss)``, where a run's normalized
+  loss is ``(best - optimum) / (random - optimum)``: ``optimum`` is the known minimum of a
+  synthetic function or the best loss any run ever found on a Bayesmark task, and ``random`` is the
+  mean best loss of the random-search runs (evotune's and Optuna's) at the same budget. Random
+  search scores about 0 and finding the optimum every time scores 100;
+* the share of evaluations spent on a configuration already evaluated (duplicate waste);
+* how many tasks each method beats random search on (median best loss below RandomSearch's).
+
+Results are kept in a JSON file (``--results``), so a rerun only computes what is missing; pass
+``--rerun evolution`` to recompute one method after changing it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import multiprocessing  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+import tasks as task_module  # noqa: E402
+
+METHODS = (
+    "evolution", "random", "default", "optuna-tpe", "optuna-cmaes", "optuna-nsga2", "optuna-random",
+    "ngopt", "gasearchcv",
+)
+RANDOM_METHODS = ("random", "optuna-random")
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
+
+
+# --------------------------------------------------------------------------- running one job
+
+
+class RecordingTask:
+    """Wrap a task to record every parameter set it evaluates (to count duplicates)."""
+
+    def __init__(self, task: task_module.Task):
+        self.task = task
+        self.space = task.space
+        self.natural_space = task.natural_space
+        self.keys: list[str] = []
+
+    def __call__(self, params: dict[str, Any]) -> float:
+        self.keys.append(configuration_key(self.natural_space, params))
+        return self.task(params)
+
+
+def configuration_key(natural_space: dict[str, tuple], params: dict[str, Any]) -> str:
+    """Identity of a configuration as the model sees it (ints rounded, floats to 12 digits)."""
+    natural = task_module.to_natural(natural_space, params)
+    return json.dumps({k: f"{v:.12g}" if isinstance(v, float) else v for k, v in natural.items()})
+
+
+def evotune_space(space: dict[str, tuple]) -> Any:
+    import evotune as et
+
+    result = {}
+    for name, spec in space.items():
+        if spec[0] == "cat":
+            result[name] = et.Categorical(list(spec[1]))
+        elif spec[0] == "int":
+            result[name] = et.Int(spec[1], spec[2], log=spec[3] == "log")
+        else:
+            result[name] = et.Float(spec[1], spec[2], log=spec[3] == "log")
+    return result
+
+
+def run_evotune(task: RecordingTask, method: str, budget: int, seed: int) -> list[float]:
+    import evotune as et
+    from evotune.strategies import default_strategy
+
+    logging.getLogger("evotune").setLevel(logging.WARNING)
+    if method.startswith("evolution"):
+        strategy: Any = et.EvolutionarySearch(seed=seed, **variant_settings(method))
+    elif method == "random":
+        strategy = et.RandomSearch(seed=seed)
+    else:
+        strategy = default_strategy(seed)
+    study = et.Study(evotune_space(task.space), strategy=strategy)
+    study.optimize(task, max_trials=budget, show_progress=False, catch=())
+    return [trial.value for trial in study.trials]
+
+
+def variant_settings(method: str) -> dict[str, Any]:
+    """Settings of an EvolutionarySearch variant: ``evolution[candidates=1,mode="generational"]``."""
+    if "[" not in method:
+        return {}
+    inner = method[method.index("[") + 1 : method.rindex("]")]
+    return {k: json.loads(v) for k, v in (item.split("=", 1) for item in inner.split(",") if item)}
+
+
+def run_job(job: tuple[str, str, int, int, bool]) -> tuple[tuple[str, str, int, int], dict[str, Any]]:
+    """Run one (task, method, budget, seed); return its losses and duplicate count."""
+    task_name, method, budget, seed, full = job
+    task = {t.name: t for t in task_module.all_tasks(full)}[task_name]
+    start = time.perf_counter()
+    if method == "gasearchcv":
+        losses, duplicates = run_gasearchcv(task, budget, seed)
+    else:
+        recording = RecordingTask(task)
+        if method.startswith("evolution") or method in ("random", "default"):
+            losses = run_evotune(recording, method, budget, seed)
+        elif method.startswith("optuna-"):
+            losses = peers.run_optuna(recording, method.removeprefix("optuna-"), budget, seed)
+        elif method == "ngopt":
+            losses = peers.run_nevergrad(recording, budget, seed)
+        else:
+            raise ValueError(f"unknown method {method!r}")
+        duplicates = len(recording.keys) - len(set(recording.keys))
+    record = {"losses": losses, "duplicates": duplicates, "seconds": time.perf_counter() - start}
+    return (task_name, method, budget, seed), record
+
+
+def run_gasearchcv(task: task_module.Task, budget: int, seed: int) -> tuple[list[float], int]:
+    """GASearchCV until ``budget`` distinct configurations were fitted; return their losses."""
+    proposals = int(budget * 1.4)
+    while True:
+        result = peers.run_genetic_search(task, proposals, seed)
+        if result.unique_configurations >= budget or proposals > 20 * budget:
+            break
+        proposals = int(proposals * 1.3) + 1
+    seen: set[str] = set()
+    losses: list[float] = []
+    used = 0
+    for loss, configuration in zip(result.losses, result.configurations):
+        used += 1
+        key = json.dumps(configuration, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            losses.append(loss)
+            if len(losses) == budget:
+                break
+    return losses, used - len(losses)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def best_so_far(losses: list[float], budget: int) -> float:
+    finite = [x for x in losses[:budget] if x is not None and math.isfinite(x)]
+    return min(finite) if finite else math.inf
+
+
+def ranks(values: list[float]) -> list[float]:
+    """Ranks from 1 (lowest value), ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return result
+
+
+def summarize(results: dict, tasks: list, methods: list[str], budgets: list[int], seeds: list[int]) -> str:
+    lines: list[str] = []
+    families = sorted({t.family for t in tasks})
+    overall_best: dict[str, float] = {}
+    for task in tasks:
+        found = [best_so_far(r["losses"], len(r["losses"])) for k, r in results.items() if k[0] == task.name]
+        overall_best[task.name] = task.optimum if task.optimum is not None else min(found, default=math.inf)
+    for budget in budgets:
+        lines.append(f"\n## Budget {budget} evaluations ({len(seeds)} seeds)\n")
+        present = {t.name: [m for m in methods if all((t.name, m, budget, s) in results for s in seeds)]
+                   for t in tasks}
+        best = {(t.name, m, s): best_so_far(results[(t.name, m, budget, s)]["losses"], budget)
+                for t in tasks for m in present[t.name] for s in seeds}
+        # median best-so-far table
+        header = "| task | " + " | ".join(methods) + " |"
+        lines += ["Median best loss found (lower is better; **bold** = best):", "", header,
+                  "|" + "---|" * (len(methods) + 1)]
+        medians: dict[tuple[str, str], float] = {}
+        for task in tasks:
+            for m in present[task.name]:
+                medians[(task.name, m)] = float(np.median([best[(task.name, m, s)] for s in seeds]))
+            row_best = min((medians[(task.name, m)] for m in present[task.name]), default=math.inf)
+            cells = []
+            for m in methods:
+                if m not in present[task.name]:
+                    cells.append("")
+                    continue
+                text = f"{medians[(task.name, m)]:.4g}"
+                cells.append(f"**{text}**" if medians[(task.name, m)] == row_best else text)
+            lines.append(f"| {task.name} | " + " | ".join(cells) + " |")
+        # ranks, scores, wins, duplicates
+        rank_sum: dict[tuple[str, str], list[float]] = defaultdict(list)
+        normalized: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for task in tasks:
+            names = present[task.name]
+            if not names:
+                continue
+            for s in seeds:
+                for m, r in zip(names, ranks([best[(task.name, m, s)] for m in names])):
+                    rank_sum[(m, task.family)].append(r)
+                    rank_sum[(m, "all")].append(r)
+            randoms = [best[(task.name, m, s)] for m in RANDOM_METHODS if m in names for s in seeds]
+            if not randoms:
+                continue
+            optimum = overall_best[task.name]
+            span = float(np.mean(randoms)) - optimum
+            for m in names:
+                for s in seeds:
+                    value = (best[(task.name, m, s)] - optimum) / span if span > 0 else 0.0
+                    normalized[(m, task.family)].append(value)
+                    normalized[(m, "all")].append(value)
+        columns = ["all", *families]
+        lines += ["", "Mean rank (lower is better) and normalized score (higher is better; random ~ 0):", "",
+                  "| method | " + " | ".join(f"rank {c}" for c in columns) + " | "
+                  + " | ".join(f"score {c}" for c in columns) + " | beats random | duplicate waste |",
+                  "|" + "---|" * (2 * len(columns) + 3)]
+        order = sorted(methods, key=lambda m: np.mean(rank_sum[(m, "all")]) if rank_sum[(m, "all")] else 99)
+        for m in order:
+            if not rank_sum[(m, "all")]:
+                continue
+            rank_cells = [f"{np.mean(rank_sum[(m, c)]):.2f}" if rank_sum[(m, c)] else "" for c in columns]
+            score_cells = [f"{100 * (1 - np.mean(normalized[(m, c)])):.1f}" if normalized[(m, c)] else ""
+                           for c in columns]
+            compared = [t for t in tasks if m in present[t.name] and "random" in present[t.name]]
+            wins = sum(medians[(t.name, m)] < medians[(t.name, "random")] for t in compared)
+            evaluations = sum(len(results[(t.name, m, budget, s)]["losses"]) for t in compared for s in seeds)
+            wasted = sum(results[(t.name, m, budget, s)]["duplicates"] for t in compared for s in seeds)
+            waste = f"{100 * wasted / max(evaluations + (wasted if m == 'gasearchcv' else 0), 1):.1f}%"
+            lines.append(f"| {m} | " + " | ".join(rank_cells) + " | " + " | ".join(score_cells)
+                         + f" | {wins}/{len(compared)} | {waste} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def load_results(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    raw = json.loads(path.read_text())
+    return {tuple(json.loads(k)): v for k, v in raw.items()}
+
+
+def save_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({json.dumps(list(k)): v for k, v in sorted(results.items())}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="every Bayesmark task and 10 seeds")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="comma-separated methods (';'-separated when a variant such as "
+                        "'evolution[candidates=1,crossover_rate=0.5]' has commas)")
+    parser.add_argument("--tasks", default="", help="comma-separated task names (default: all of the set)")
+    parser.add_argument("--budgets", default="50,100")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, --full 10)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON file of raw results")
+    parser.add_argument("--rerun", default="", help="comma-separated methods to recompute")
+    args = parser.parse_args(argv)
+
+    methods = [m for m in args.methods.split(";" if ";" in args.methods else ",") if m]
+    unknown = sorted(m for m in set(methods) - set(METHODS) if not m.startswith("evolution["))
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    tasks = task_module.all_tasks(args.full)
+    if args.tasks:
+        wanted = set(args.tasks.split(","))
+        tasks = [t for t in tasks if t.name in wanted]
+    budgets = [int(b) for b in args.budgets.split(",")]
+    seeds = list(range(args.seeds or (10 if args.full else 5)))
+    results = load_results(args.results)
+    for key in [k for k in results if k[1] in set(args.rerun.split(","))]:
+        del results[key]
+    jobs = [(t.name, m, b, s, args.full) for t in tasks for m in methods for b in budgets for s in seeds
+            if (t.name, m, b, s) not in results and not (m == "gasearchcv" and t.family != "bayesmark")]
+    # Longest jobs first keeps both cores busy until the end.
+    slow = {t.name for t in tasks if t.family == "bayesmark"}
+    jobs.sort(key=lambda job: (job[0] not in slow, -job[2]))
+    print(f"{len(jobs)} runs to do ({len(tasks)} tasks, {len(methods)} methods, budgets {budgets}, "
+          f"{len(seeds)} seeds), {args.jobs} processes", file=sys.stderr)
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=20) as pool:
+        for done, (key, record) in enumerate(pool.imap_unordered(run_job, jobs), 1):
+            results[key] = record
+            if done % 25 == 0 or done == len(jobs):
+                save_results(args.results, results)
+                print(f"  {done}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    save_results(args.results, results)
+    seconds = defaultdict(list)
+    for key, record in results.items():
+        if key[1] in methods:
+            seconds[key[1]].append(record["seconds"])
+    print(summarize(results, tasks, methods, budgets, seeds))
+    print("\nMean seconds per run (evaluations included; the machine is shared, so only a rough guide):")
+    print(", ".join(f"{m} {np.mean(seconds[m]):.2f}" for m in methods if seconds[m]))
+
+
+if __name__ == "__main__":
+    main()

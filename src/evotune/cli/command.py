@@ -1,0 +1,278 @@
+"""Running a training command as an objective.
+
+The command runs without a shell, so parameter values are never interpreted (``;``, ``$()``
+and spaces stay part of one argument). Each argument may hold ``{name}`` placeholders for
+parameters, ``{params_json}`` (all parameters as one JSON argument) and ``{trial_dir}`` (a
+scratch folder of the trial, removed afterwards). The command also finds the parameters as
+JSON in the environment variable ``EVOTUNE_PARAMS``, and ``EVOTUNE_TRIAL_DIR``.
+
+Metrics are read from the command's standard output, where each line may be a JSON object
+(``{"val_accuracy": 0.91, "loss": 0.3}``) or ``name=value`` pairs (``epoch=3 loss=0.25``);
+the last value of each name wins. With a metrics file, the file's values (a JSON object, or
+lines as above) are read after the command exits and take precedence.
+
+A non-zero exit, a timeout or a missing metric fails the trial, with the reason and the end
+of the command's standard error. The ends of both streams are kept in the trial's attrs
+(``stdout_tail``, ``stderr_tail``), with ``command`` and ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from evotune.results import Report
+
+ENV_PARAMS = "EVOTUNE_PARAMS"
+ENV_TRIAL_DIR = "EVOTUNE_TRIAL_DIR"
+ENV_METRICS_FILE = "EVOTUNE_METRICS_FILE"
+#: Characters of each output stream kept with the trial.
+TAIL_CHARS = 4000
+#: Characters of standard error quoted in a failed trial's error.
+ERROR_TAIL_CHARS = 1500
+#: Seconds a stopped command gets to exit after SIGTERM before it is killed.
+STOP_GRACE = 5.0
+
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)"
+_PAIR = re.compile(rf"([A-Za-z_][\w.\-/]*)=({_NUMBER})", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s,;]+")
+_EQUALS = re.compile(r"\s*=\s*")
+
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+
+
+def render(template: str, params: Mapping[str, Any], trial_dir: str = "") -> str:
+    """Fill the placeholders of one argument (``{lr}``, ``{params_json}``, ``{trial_dir}``)."""
+    return template.format_map({**params, "params_json": json.dumps(dict(params)), "trial_dir": trial_dir})
+
+
+def parse_metric_line(line: str) -> dict[str, float]:
+    """The metrics on one output line: a JSON object, or only ``name=value`` pairs; else none."""
+    text = line.strip()
+    if not text:
+        return {}
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return _numbers(data)
+    tokens = [t for t in _SEPARATORS.split(_EQUALS.sub("=", text)) if t]
+    pairs = [_PAIR.fullmatch(token) for token in tokens]
+    if not pairs or not all(pairs):
+        return {}
+    return {match[1]: float(match[2]) for match in pairs if match is not None}
+
+
+def parse_metrics(lines: Iterable[str]) -> dict[str, float]:
+    """The metrics of many lines; a later value of a name replaces an earlier one."""
+    metrics: dict[str, float] = {}
+    for line in lines:
+        metrics.update(parse_metric_line(line))
+    return metrics
+
+
+def stop_running_commands() -> None:
+    """Stop every command this process started that is still running (after Ctrl-C)."""
+    with _running_lock:
+        processes = list(_running)
+    for process in processes:
+        _stop(process)
+
+
+class CommandObjective:
+    """An objective that runs a command per trial and reads the metrics it prints.
+
+    A plain, picklable object (no closure), so it can be sent to worker processes.
+
+    Args:
+        command: Program and arguments; placeholders as described in the module docstring.
+        cwd: Working directory of the command (default: the current one).
+        env: Extra environment variables.
+        timeout: Seconds before the command is stopped and the trial fails.
+        metrics_file: A file the command writes its metrics to, relative to ``cwd``
+            (placeholders allowed). A file left by an earlier trial is removed first.
+        metric: The metric the study optimizes; a run that does not report it fails.
+
+    Example:
+        >>> objective = CommandObjective(["python", "train.py", "--lr", "{lr}"], timeout=600)
+        >>> report = objective({"lr": 0.01})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, command: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None, timeout: float | None = None,
+        metrics_file: str | None = None, metric: str | None = None,
+    ):
+        if isinstance(command, str) or not command:
+            raise ValueError(f"command must be a non-empty list of arguments, got {command!r}")
+        self.command = tuple(str(argument) for argument in command)
+        self.cwd = os.fspath(cwd) if cwd is not None else None
+        self.env = dict(env or {})
+        self.timeout = timeout
+        self.metrics_file = metrics_file
+        self.metric = metric
+
+    def __repr__(self) -> str:
+        return f"CommandObjective({list(self.command)!r})"
+
+    def __call__(self, params: Mapping[str, Any]) -> Report:
+        with tempfile.TemporaryDirectory(prefix="evotune-trial-") as scratch:
+            return self._run(dict(params), scratch)
+
+    def _run(self, params: dict[str, Any], scratch: str) -> Report:
+        argv = [render(argument, params, scratch) for argument in self.command]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env,
+               ENV_PARAMS: json.dumps(params), ENV_TRIAL_DIR: scratch}
+        metrics_path = self._metrics_path(params, scratch)
+        if metrics_path is not None:
+            env[ENV_METRICS_FILE] = str(metrics_path)
+            metrics_path.unlink(missing_ok=True)
+        attrs: dict[str, Any] = {"command": argv}
+        out_path, err_path = Path(scratch, "stdout.log"), Path(scratch, "stderr.log")
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            try:
+                process = _start(argv, self.cwd, env, out, err)
+            except OSError as error:
+                return Report(attrs=attrs, error=f"cannot start the command {argv[0]!r}: {error.strerror or error}")
+            reason = self._wait(process)
+        attrs["exit_code"] = process.returncode
+        stdout_tail, metrics = _scan(out_path)
+        stderr_tail, _ = _scan(err_path, parse=False)
+        attrs["stdout_tail"], attrs["stderr_tail"] = stdout_tail, stderr_tail
+        if reason is None and process.returncode != 0:
+            reason = f"the command exited with code {process.returncode}"
+        if reason is None and metrics_path is not None:
+            if not metrics_path.is_file():
+                reason = f"the command wrote no metrics file {metrics_path}"
+            else:
+                metrics.update(_read_metrics_file(metrics_path))
+        if reason is None and not metrics:
+            reason = ("the command reported no metrics: print a JSON line such as "
+                      "{\"accuracy\": 0.9} or name=value lines" + (" or write the metrics file" if metrics_path else ""))
+        if reason is None and self.metric is not None and self.metric not in metrics:
+            reason = f"the command did not report the metric {self.metric!r} (it reported {', '.join(sorted(metrics))})"
+        if reason is not None:
+            return Report(attrs=attrs, error=_with_tail(reason, stderr_tail))
+        if any(not math.isfinite(value) for value in metrics.values()):
+            bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
+            return Report(attrs=attrs, error=f"the command reported non-finite metrics: {bad}")
+        return Report(result=metrics, attrs=attrs)
+
+    def _metrics_path(self, params: dict[str, Any], scratch: str) -> Path | None:
+        if self.metrics_file is None:
+            return None
+        return Path(self.cwd or ".", render(self.metrics_file, params, scratch))
+
+    def _wait(self, process: subprocess.Popen) -> str | None:
+        """Wait for the command; the reason it was stopped (timeout), or None when it exited."""
+        try:
+            process.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            return f"timed out after {self.timeout:g} s"
+        except BaseException:  # Ctrl-C: stop the command, then let the study mark the trial
+            _stop(process)
+            raise
+        finally:
+            with _running_lock:
+                _running.discard(process)
+        return None
+
+
+def _start(argv: list[str], cwd: str | None, env: dict[str, str], out: IO[bytes], err: IO[bytes]) -> subprocess.Popen:
+    """Start the command in its own process group, so that stopping it reaches its children too."""
+    options: dict[str, Any] = {}
+    if os.name == "posix":
+        options["start_new_session"] = True
+    else:  # pragma: no cover - Windows
+        options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+    with _running_lock:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                   **options)
+        _running.add(process)
+    return process
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(process.pid, sig)
+        elif sig == signal.SIGTERM:  # pragma: no cover - Windows
+            process.terminate()
+        else:  # pragma: no cover - Windows
+            process.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left after a grace period."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    if os.name == "posix":
+        _signal_group(process, signal.SIGKILL)  # children that outlived their parent
+    else:  # pragma: no cover - Windows
+        if process.poll() is None:
+            process.kill()
+    process.wait()
+
+
+def _scan(path: Path, parse: bool = True) -> tuple[str, dict[str, float]]:
+    """The tail of an output file and, when ``parse``, the metrics it reports."""
+    tail: collections.deque[str] = collections.deque()
+    size = 0
+    metrics: dict[str, float] = {}
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if parse:
+                metrics.update(parse_metric_line(line))
+            tail.append(line)
+            size += len(line)
+            while size > TAIL_CHARS and len(tail) > 1:
+                size -= len(tail.popleft())
+    text = "".join(tail)
+    return text[-TAIL_CHARS:], metrics
+
+
+def _read_metrics_file(path: Path) -> dict[str, float]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return parse_metrics(text.splitlines())
+    return _numbers(data) if isinstance(data, dict) else {}
+
+
+def _numbers(data: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric entries of a JSON object (text, lists and booleans are not metrics)."""
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _with_tail(reason: str, stderr_tail: str) -> str:
+    tail = stderr_tail.strip()
+    if not tail:
+        return reason
+    if len(tail) > ERROR_TAIL_CHARS:
+        tail = "..." + tail[-ERROR_TAIL_CHARS:]
+    return f"{reason}; end of stderr:\n{tail}"
+
+
+__all__ = ["CommandObjective", "parse_metric_line", "parse_metrics", "render", "stop_running_commands"]

@@ -1,0 +1,320 @@
+"""The dashboard's web application: two static pages and a small read-only JSON API.
+
+Routes (all GET):
+
+- ``/``: the list of studies; ``/study?name=...``: one study (plots, trials, best trial).
+- ``/api/studies``; ``/api/study?name=``; ``/api/trials?name=&offset=&limit=&sort=&order=&filter=``
+  (``filter`` is a JSON object column id -> expression, see :mod:`evotune.dashboard.table`);
+  ``/api/trial?name=&number=``; ``/api/plot?name=&kind=&params=a,b`` (a plotly figure).
+- ``/static/...``: the page script and style, and plotly.js from the installed plotly package.
+
+The pages hold no data: the browser fetches JSON and builds the page with ``textContent``,
+so nothing read from a study is ever parsed as HTML. Every response carries a strict
+Content-Security-Policy, and requests whose Host header is not an allowed name are refused,
+which keeps a web page in the user's browser from reading the dashboard through DNS
+rebinding.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from evotune.dashboard.reader import CachedStudy, StudyReader
+from evotune.dashboard.table import MAX_PAGE, page, select_rows, table_columns, table_rows
+from evotune.exceptions import ConfigError, EvotuneError, StudyNotFoundError
+from evotune.plot import PLOT_KINDS, has_lineage, plot
+from evotune.storage import Storage
+from evotune.trial import TrialState
+
+#: Host names a dashboard bound to a loopback address answers to.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+#: Completed trials drawn per point-per-trial plot in the browser; more are thinned evenly.
+PLOT_POINT_LIMIT = 5000
+
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+     b"img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
+     b"form-action 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    if header.startswith("["):  # [::1]:8080
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class GuardMiddleware:
+    """Refuses unknown Host headers and adds the security headers to every response."""
+
+    def __init__(self, app: Any, allowed_hosts: Sequence[str]):
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed = {h.lower().strip("[]") for h in allowed_hosts}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        host = _host_name(headers.get(b"host", b"").decode("latin-1").lower())
+        if not self.any_host and host not in self.allowed:
+            response = JSONResponse({"error": f"host {host!r} is not allowed"}, status_code=400)
+            await response(scope, receive, self._secured(send))
+            return
+        await self.app(scope, receive, self._secured(send))
+
+    @staticmethod
+    def _secured(send: Any) -> Any:
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+            await send(message)
+        return wrapped
+
+
+def _asset(name: str) -> bytes:
+    return (resources.files("evotune.dashboard") / "static" / name).read_bytes()
+
+
+def _plotly_js() -> str:
+    try:
+        import plotly
+    except ImportError:
+        raise ImportError("the dashboard needs plotly: pip install 'evotune[dashboard]'") from None
+    path = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+    if not os.path.exists(path):
+        raise ImportError(f"plotly.js is missing from the installed plotly package (looked for {path})")
+    return path
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps(data, allow_nan=False, separators=(",", ":")), media_type="application/json",
+                    headers={"cache-control": "no-store"})
+
+
+def _stamp(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+
+def _name(request: Request) -> str:
+    name = request.query_params.get("name")
+    if not name:
+        raise ConfigError("query parameter 'name' (the study's name) is required")
+    return name
+
+
+def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
+               poll_seconds: float = 2.0) -> Any:
+    """Build the dashboard's ASGI application over a storage (only read from).
+
+    Args:
+        storage: Where the studies are.
+        allowed_hosts: Host names the server answers to (``"*"`` for any).
+        poll_seconds: How often an open page asks for news.
+    """
+    reader = StudyReader(storage)
+    pages = {name: _asset(name) for name in ("index.html", "study.html")}
+    assets = {"dashboard.js": (_asset("dashboard.js"), "text/javascript"),
+              "dashboard.css": (_asset("dashboard.css"), "text/css")}
+    plotly_path = _plotly_js()
+
+    def guarded(handler: Any) -> Any:
+        def endpoint(request: Request) -> Response:
+            try:
+                return handler(request)
+            except StudyNotFoundError as error:
+                return _error(404, str(error))
+            except (ConfigError, ValueError) as error:
+                return _error(400, str(error))
+            except EvotuneError as error:
+                return _error(500, str(error))
+        return endpoint
+
+    def index(request: Request) -> Response:
+        return Response(pages["index.html"], media_type="text/html; charset=utf-8")
+
+    def study_page(request: Request) -> Response:
+        return Response(pages["study.html"], media_type="text/html; charset=utf-8")
+
+    def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name == "plotly.min.js":
+            return FileResponse(plotly_path, media_type="text/javascript",
+                                headers={"cache-control": "public, max-age=86400"})
+        if name not in assets:
+            return _error(404, "no such file")
+        body, media_type = assets[name]
+        return Response(body, media_type=media_type, headers={"cache-control": "no-cache"})
+
+    def api_studies(request: Request) -> Response:
+        return _json({"storage": reader.storage.url, "poll_seconds": poll_seconds, "studies": [
+            {"name": s.name, "direction": s.direction, "metric": s.metric, "strategy": s.strategy,
+             "n_trials": s.n_trials, "n_complete": s.n_complete, "n_failed": s.n_failed,
+             "best_value": s.best_value, "created_at": _stamp(s.created_at),
+             "last_activity": _stamp(s.last_activity)}
+            for s in reader.summaries()
+        ]})
+
+    def api_study(request: Request) -> Response:
+        cached = reader.study(_name(request))
+        return _json(reader.derived(("study", cached.record.study_id, cached.revision),
+                                    lambda: _study_summary(cached, poll_seconds)))
+
+    def api_trials(request: Request) -> Response:
+        cached = reader.study(_name(request))
+        raw_filter = request.query_params.get("filter") or "{}"
+        try:
+            filters = json.loads(raw_filter)
+        except json.JSONDecodeError:
+            raise ConfigError(f"query parameter 'filter' must be a JSON object, got {raw_filter!r}") from None
+        if not isinstance(filters, dict):
+            raise ConfigError(f"query parameter 'filter' must be a JSON object, got {raw_filter!r}")
+        order = request.query_params.get("order", "asc")
+        if order not in ("asc", "desc"):
+            raise ConfigError(f"query parameter 'order' must be 'asc' or 'desc', got {order!r}")
+        sort = request.query_params.get("sort") or None
+        offset, limit = _int(request, "offset", 0), _int(request, "limit", 50)
+        if limit < 1 or limit > MAX_PAGE:
+            raise ConfigError(f"query parameter 'limit' must be in [1, {MAX_PAGE}], got {limit}")
+        columns, rows = reader.derived(("table", cached.record.study_id, cached.revision),
+                                       lambda: _table(cached))
+        chosen = select_rows(columns, rows, filters, sort, order == "desc")
+        return _json({"revision": cached.revision, "columns": [c.to_dict() for c in columns],
+                      "total": len(rows), "matched": len(chosen), "offset": offset,
+                      "rows": page(chosen, offset, limit)})
+
+    def api_trial(request: Request) -> Response:
+        cached = reader.study(_name(request))
+        number = _int(request, "number", -1)
+        if not 0 <= number < len(cached.trials):
+            raise ConfigError(f"query parameter 'number' must be a trial of the study "
+                              f"(0..{len(cached.trials) - 1}), got {number}")
+        return _json(cached.trials[number].to_dict())
+
+    def api_plot(request: Request) -> Response:
+        cached = reader.study(_name(request))
+        kind = request.query_params.get("kind", "history")
+        if kind not in PLOT_KINDS:
+            raise ConfigError(f"query parameter 'kind' must be one of {list(PLOT_KINDS)}, got {kind!r}")
+        raw_params = request.query_params.get("params") or ""
+        params = tuple(p for p in raw_params.split(",") if p) or None
+        body = reader.derived(("plot", cached.record.study_id, cached.revision, kind, params),
+                              lambda: _figure_json(cached, kind, params))
+        return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
+
+    routes = [
+        Route("/", index), Route("/study", study_page), Route("/static/{name}", static),
+        Route("/api/studies", guarded(api_studies)), Route("/api/study", guarded(api_study)),
+        Route("/api/trials", guarded(api_trials)), Route("/api/trial", guarded(api_trial)),
+        Route("/api/plot", guarded(api_plot)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.reader = reader
+    return GuardMiddleware(app, allowed_hosts)
+
+
+def _table(cached: CachedStudy) -> tuple[Any, Any]:
+    columns = table_columns(cached.space, cached.trials, cached.record.metric)
+    return columns, table_rows(columns, cached.trials)
+
+
+def _study_summary(cached: CachedStudy, poll_seconds: float) -> dict[str, Any]:
+    record, trials = cached.record, cached.trials
+    counts = {state.value: 0 for state in TrialState}
+    for trial in trials:
+        counts[trial.state.value] += 1
+    snapshot = cached.snapshot()
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    best = None
+    if complete:
+        pick = min if record.direction == "minimize" else max
+        best = pick(complete, key=lambda t: t.value).to_dict()  # type: ignore[arg-type,return-value]
+    stamps = [t.finished_at or t.started_at for t in trials if t.finished_at or t.started_at]
+    metrics: dict[str, None] = {}
+    for trial in trials:
+        for name in trial.metrics:
+            metrics.setdefault(name, None)
+    strategy = record.attrs.get("strategy", record.strategy)
+    return {
+        "name": record.name, "direction": record.direction, "metric": record.metric,
+        "strategy": strategy, "space": snapshot.space.to_dict(), "params": list(snapshot.space),
+        "metrics": list(metrics), "created_at": _stamp(record.created_at),
+        "last_activity": _stamp(max(stamps)) if stamps else None, "revision": cached.revision,
+        "counts": {"total": len(trials), **{k.lower(): v for k, v in counts.items()}},
+        "best": best, "has_lineage": has_lineage(trials), "plot_kinds": list(PLOT_KINDS),
+        "poll_seconds": poll_seconds,
+    }
+
+
+def _thinned(cached: CachedStudy) -> Any:
+    """The study with at most ``PLOT_POINT_LIMIT`` complete trials, the best ones always kept."""
+    snapshot = cached.snapshot()
+    complete = [t for t in snapshot.trials if t.state is TrialState.COMPLETE]
+    if len(complete) <= PLOT_POINT_LIMIT:
+        return snapshot
+    sign = 1.0 if snapshot.direction == "minimize" else -1.0
+    ranked = sorted(complete, key=lambda t: sign * (t.value if t.value is not None else float("inf")))
+    keep = {t.number for t in ranked[: PLOT_POINT_LIMIT // 5]}  # the best fifth, always
+    stride = len(complete) / (PLOT_POINT_LIMIT - len(keep))
+    keep.update(complete[int(i * stride)].number for i in range(PLOT_POINT_LIMIT - len(keep)))
+    trials = [t for t in snapshot.trials if t.number in keep]
+    return type(snapshot)(snapshot.name, snapshot.space, snapshot.direction, snapshot.metric, trials)
+
+
+def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None) -> str:
+    try:
+        if kind in ("history", "lineage"):
+            fig = plot(cached.snapshot(), kind)  # every trial: the best-so-far line needs them all
+        elif kind == "importance":
+            fig = plot(cached.snapshot(), kind, params=params)
+        else:
+            thinned = _thinned(cached)
+            fig = plot(thinned, kind, params=params)
+            if len(thinned.trials) < len(cached.trials):
+                shown = sum(t.state is TrialState.COMPLETE for t in thinned.trials)
+                total = sum(t.state is TrialState.COMPLETE for t in cached.trials)
+                fig.update_layout(title_text=f"{fig.layout.title.text} ({shown} of {total} complete trials shown)")
+    except ConfigError as error:
+        return json.dumps({"error": str(error)})
+    return fig.to_json()

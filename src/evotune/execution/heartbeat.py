@@ -1,0 +1,88 @@
+"""Heartbeats: how workers sharing a study tell a slow trial from a dead one.
+
+Every ``optimize`` call runs a :class:`Heartbeat` thread. Every ``interval`` seconds it
+stamps the trials this call is running, then marks FAILED ("worker lost") any RUNNING trial
+of the study, whoever started it, whose last stamp is older than the grace period: its
+worker was killed, lost its machine or its network. The main loop then records those
+trials and, when asked, queues them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from evotune.trial import Trial
+
+logger = logging.getLogger("evotune")
+
+#: Error recorded for a trial whose worker died.
+WORKER_LOST = "worker lost"
+
+
+def default_grace(interval: float) -> float:
+    """Grace period when none is given: six missed heartbeats, and at least a minute."""
+    return max(60.0, 6.0 * interval)
+
+
+class Heartbeat(threading.Thread):
+    """Stamps this worker's running trials, and fails other workers' silent ones.
+
+    Args:
+        storage: The study's storage.
+        study_id: The study's id in it.
+        interval: Seconds between beats.
+        grace: Seconds of silence after which a RUNNING trial counts as lost.
+    """
+
+    def __init__(self, storage: Any, study_id: int, interval: float, grace: float):
+        super().__init__(name="evotune-heartbeat", daemon=True)
+        self.storage, self.study_id, self.interval, self.grace = storage, study_id, interval, grace
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._lost: list[Trial] = []
+
+    def track(self, number: int) -> None:
+        with self._lock:
+            self._running.add(number)
+
+    def untrack(self, number: int) -> None:
+        with self._lock:
+            self._running.discard(number)
+
+    def take_lost(self) -> list[Trial]:
+        """Trials found lost since the last call."""
+        with self._lock:
+            lost, self._lost = self._lost, []
+        return lost
+
+    def beat(self) -> None:
+        """One heartbeat: stamp our trials, then fail every stale one of the study."""
+        with self._lock:
+            numbers = sorted(self._running)
+        self.storage.heartbeat(self.study_id, numbers)
+        lost = self.storage.fail_stale_trials(self.study_id, self.grace)
+        if lost:
+            with self._lock:
+                self._lost.extend(lost)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.beat()
+            except Exception as error:  # noqa: BLE001 - a storage hiccup must not end the study
+                logger.warning("heartbeat failed: %s", error)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=self.interval + 5)
+
+
+def report_lost(trials: Iterable[Trial]) -> None:
+    for trial in trials:
+        logger.warning("trial %d lost its worker (%s); marked FAILED", trial.number,
+                       trial.attrs.get("worker", "unknown worker"))

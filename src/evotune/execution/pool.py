@@ -1,0 +1,141 @@
+"""Local worker processes for ``optimize(n_jobs=N)``, started once and reused.
+
+Starting a Python process and importing the objective's modules takes a good fraction of a
+second, so the pool outlives one ``optimize`` call: the next call with the same number of
+processes reuses the workers (and the objectives they already loaded). An idle pool shuts
+itself down after :data:`IDLE_SECONDS`; :func:`shutdown_pool` stops it at once.
+
+Workers are started with the "spawn" method: a fresh interpreter is safe with the threads
+(heartbeat, database pools, Dask clients) of the process that runs the study, where "fork"
+is not.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import numbers
+import os
+import threading
+from typing import Any
+
+from evotune.exceptions import ConfigError
+
+#: Seconds an unused pool keeps its processes before shutting down.
+IDLE_SECONDS = 300.0
+
+_lock = threading.Lock()
+_pool: cf.ProcessPoolExecutor | None = None
+_size = 0
+_users = 0
+_idle_timer: threading.Timer | None = None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (honours CPU affinity, as set by containers and taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    """Validate ``n_jobs`` and turn -1 into the number of available cores.
+
+    Raises:
+        ConfigError: Unless n_jobs is an integer >= 1 or -1.
+    """
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
+        raise ConfigError(f"n_jobs must be an integer >= 1, or -1 for every core; got {n_jobs!r}")
+    return available_cores() if n_jobs == -1 else int(n_jobs)
+
+
+def _broken(pool: cf.ProcessPoolExecutor) -> bool:
+    return bool(getattr(pool, "_broken", False)) or bool(getattr(pool, "_shutdown_thread", False))
+
+
+def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
+    """A pool of ``size`` spawned worker processes: the shared one when it is free, else new.
+
+    Give it back with :func:`release_pool`.
+    """
+    global _pool, _size, _users, _idle_timer
+    with _lock:
+        if _idle_timer is not None:
+            _idle_timer.cancel()
+            _idle_timer = None
+        if _pool is not None and _users == 0 and (_size != size or _broken(_pool)):
+            _stop(_pool, kill=False)
+            _pool = None
+        if _pool is None:
+            _pool, _size = _new_pool(size), size
+        elif _users > 0:  # busy with another optimize call (in another thread): a private pool
+            return _new_pool(size)
+        _users = 1
+        return _pool
+
+
+def _new_pool(size: int) -> cf.ProcessPoolExecutor:
+    return cf.ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+
+
+def release_pool(pool: cf.ProcessPoolExecutor, *, abort: bool = False) -> None:
+    """Give back a pool from :func:`acquire_pool` or :func:`replace_pool`.
+
+    Args:
+        pool: The pool.
+        abort: Stop its workers now, running trials included (after an error or Ctrl-C).
+    """
+    global _pool, _users, _idle_timer
+    with _lock:
+        if pool is not _pool:
+            _stop(pool, kill=abort)
+            return
+        _users = 0
+        if abort or _broken(pool):
+            _pool = None
+            _stop(pool, kill=abort)
+            return
+        _idle_timer = threading.Timer(IDLE_SECONDS, shutdown_pool)
+        _idle_timer.daemon = True
+        _idle_timer.start()
+
+
+def replace_pool(pool: cf.ProcessPoolExecutor) -> cf.ProcessPoolExecutor:
+    """A fresh pool of the same size in place of a broken one (one of its workers died)."""
+    global _pool
+    size = pool._max_workers  # type: ignore[attr-defined]
+    with _lock:
+        fresh = _new_pool(size)
+        if pool is _pool:
+            _pool = fresh
+    _stop(pool, kill=True)
+    return fresh
+
+
+def _stop(pool: cf.ProcessPoolExecutor, kill: bool) -> None:
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    if kill:
+        for process in workers:
+            if process.is_alive():
+                process.kill()
+
+
+def shutdown_pool() -> None:
+    """Stop the shared worker processes now (they restart on the next ``optimize(n_jobs>1)``)."""
+    global _pool, _users, _idle_timer
+    with _lock:
+        if _idle_timer is not None:
+            _idle_timer.cancel()
+            _idle_timer = None
+        pool, _pool = _pool, None
+        busy = _users > 0
+        _users = 0
+    if pool is not None:
+        pool.shutdown(wait=not busy, cancel_futures=True)
+
+
+def pool_processes() -> list[int]:
+    """Process ids of the shared pool's workers (empty when there is none)."""
+    with _lock:
+        return sorted(getattr(_pool, "_processes", None) or {}) if _pool is not None else []

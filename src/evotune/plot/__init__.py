@@ -1,0 +1,140 @@
+"""Plots of a study: history, parallel coordinates, slices, contour, importance and lineage.
+
+Each ``plot_*`` function takes a :class:`~evotune.Study` (or a :class:`StudySnapshot`) and
+returns a plotly figure; :func:`save_figure` writes it as self-contained HTML or as an image.
+The numbers behind each figure come from plain functions (``history_data``, ``lineage_data``,
+...) that need numpy only. Plotly is an optional dependency: ``pip install 'evotune[plot]'``.
+
+Parameter importance uses PED-ANOVA (see :mod:`evotune.plot.importance`).
+
+Example:
+    >>> import evotune as et
+    >>> from evotune.plot import plot_history
+    >>> study = et.Study({"x": et.Float(-3, 3)}, strategy=et.RandomSearch(seed=0))
+    >>> _ = study.optimize(lambda p: p["x"] ** 2, max_trials=20)
+    >>> fig = plot_history(study)  # doctest: +SKIP
+    >>> save_figure(fig, "history.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from evotune.exceptions import ConfigError
+from evotune.plot import figures
+from evotune.plot.data import contour_data, history_data, parallel_data, slice_data
+from evotune.plot.export import save_figure
+from evotune.plot.importance import MIN_TRIALS, importance_data
+from evotune.plot.lineage import has_lineage, lineage_data
+from evotune.plot.source import StudySnapshot, as_snapshot, load_snapshot, scored_trials
+
+#: The figures :func:`plot` can draw, by name.
+PLOT_KINDS = ("history", "parallel", "slice", "contour", "importance", "lineage")
+
+
+def _label(study: StudySnapshot, metric: str | None) -> str:
+    return metric or study.metric or "value"
+
+
+def plot_history(study: Any, *, metric: str | None = None) -> Any:
+    """Every complete trial's value and the best so far, by trial number."""
+    snap = as_snapshot(study)
+    data = history_data(snap.trials, snap.direction, metric)
+    return figures.history_figure(data, snap.name, _label(snap, metric))
+
+
+def plot_parallel(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
+    """Parallel coordinates of the parameters and the value, one line per complete trial."""
+    snap = as_snapshot(study)
+    data = parallel_data(snap.trials, snap.space, params, metric)
+    data["dimensions"][-1]["name"] = _label(snap, metric)
+    return figures.parallel_figure(data, snap.name, snap.direction)
+
+
+def plot_slice(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
+    """The value against each parameter, one panel per parameter."""
+    snap = as_snapshot(study)
+    return figures.slice_figure(slice_data(snap.trials, snap.space, params, metric), snap.name,
+                                _label(snap, metric))
+
+
+def plot_contour(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
+                 resolution: int = 40) -> Any:
+    """The value over two parameters (default: the two most important ones).
+
+    Raises:
+        ConfigError: When ``params`` does not name exactly two parameters, or the space has
+            only one.
+    """
+    snap = as_snapshot(study)
+    x, y = contour_params(snap, params, metric)
+    data = contour_data(snap.trials, snap.space, x, y, snap.direction, metric, resolution)
+    return figures.contour_figure(data, snap.name, snap.direction, _label(snap, metric))
+
+
+def contour_params(study: Any, params: Sequence[str] | None = None, metric: str | None = None) -> tuple[str, str]:
+    """The two parameters a contour shows: ``params`` when given, else the two most important."""
+    snap = as_snapshot(study)
+    if params is not None:
+        names = list(params)
+        if len(names) != 2:
+            raise ConfigError(f"a contour needs exactly two params, got {names!r}")
+        return names[0], names[1]
+    if len(snap.space) < 2:
+        raise ConfigError(f"a contour needs a space of two or more parameters, study {snap.name!r} has one")
+    names = list(snap.space)
+    if len(scored_trials(snap.trials, metric)[0]) >= MIN_TRIALS:
+        names = list(importance_data(snap.trials, snap.space, snap.direction, metric=metric)["importances"])
+    return names[0], names[1]
+
+
+def param_importances(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
+                      top_fraction: float = 0.1) -> dict[str, float]:
+    """Each parameter's share of the importance (PED-ANOVA), largest first, summing to 1."""
+    snap = as_snapshot(study)
+    return importance_data(snap.trials, snap.space, snap.direction, params, metric, top_fraction)["importances"]
+
+
+def plot_importance(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
+                    top_fraction: float = 0.1) -> Any:
+    """Horizontal bars of each parameter's importance (PED-ANOVA)."""
+    snap = as_snapshot(study)
+    data = importance_data(snap.trials, snap.space, snap.direction, params, metric, top_fraction)
+    return figures.importance_figure(data, snap.name)
+
+
+def plot_lineage(study: Any, *, metric: str | None = None) -> Any:
+    """The family tree of an evolutionary study (generations, parents, the best path).
+
+    Raises:
+        ConfigError: When no trial records a generation or parents.
+    """
+    snap = as_snapshot(study)
+    data = lineage_data(snap.trials, snap.direction, metric)
+    return figures.lineage_figure(data, snap.name, snap.direction, _label(snap, metric))
+
+
+def plot(study: Any, kind: str, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
+    """Draw the figure named ``kind`` (one of :data:`PLOT_KINDS`).
+
+    Raises:
+        ConfigError: For an unknown kind, or ``params`` given to a kind that takes none.
+    """
+    if kind not in PLOT_KINDS:
+        raise ConfigError(f"plot kind must be one of {list(PLOT_KINDS)}, got {kind!r}")
+    if kind in ("history", "lineage"):
+        if params:
+            raise ConfigError(f"the {kind} plot takes no params, got params={list(params)!r}")
+        return (plot_history if kind == "history" else plot_lineage)(study, metric=metric)
+    drawers = {"parallel": plot_parallel, "slice": plot_slice, "contour": plot_contour,
+               "importance": plot_importance}
+    return drawers[kind](study, params=params, metric=metric)
+
+
+__all__ = [
+    "PLOT_KINDS", "StudySnapshot", "contour_data", "contour_params", "has_lineage", "history_data",
+    "importance_data", "lineage_data", "load_snapshot", "param_importances", "parallel_data", "plot",
+    "plot_contour", "plot_history", "plot_importance", "plot_lineage", "plot_parallel", "plot_slice",
+    "save_figure", "slice_data",
+]

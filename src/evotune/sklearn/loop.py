@@ -1,0 +1,379 @@
+"""The search loop of the scikit-learn integration: ask a batch of trials, cross-validate, tell.
+
+One :class:`SearchLoop` lives for one ``fit``. It opens (or resumes) the study, turns the
+trials it asks for into candidates for scikit-learn's ``evaluate_candidates`` (which fits every
+(candidate, fold) pair in one joblib call), reads each candidate's mean scores back from the
+results, and tells the study. It also supplies the rows of ``cv_results_`` that earlier fits of
+the same study recorded (see ``records.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.exceptions import FitFailedWarning
+from sklearn.utils import check_random_state
+
+from evotune.exceptions import ConfigError, StudyNotFoundError, TrialStateError
+from evotune.sklearn.records import (
+    CV_ATTR,
+    Row,
+    check_compatible,
+    check_same_scorers,
+    decode_folds,
+    encode_folds,
+    failed_folds,
+    fill_error_scores,
+    lineage_columns,
+    mean_scores,
+)
+from evotune.sklearn.spaces import SearchSpace
+from evotune.stopping import StopCriteria
+from evotune.storage import open_storage
+from evotune.strategies import Strategy
+from evotune.study import Study
+from evotune.trial import Trial, TrialState
+
+#: Proposals in a row that repeat an evaluated candidate before the strategy counts as exhausted.
+MAX_REPEATS = 200
+#: Longest pause while another process holds the trials the strategy waits for.
+_MAX_POLL = 1.0
+#: Longest error message kept for a trial whose folds all failed.
+_MAX_ERROR = 4000
+
+
+class FrozenSplits:
+    """A cross-validator that splits once and then repeats the same folds.
+
+    Every batch of a search calls ``split`` again; a shuffling splitter without a fixed
+    ``random_state`` would then score each batch on different folds. Freezing the first
+    split keeps every candidate of a fit comparable.
+    """
+
+    def __init__(self, cv: Any):
+        self.cv = cv
+        self._splits: list[Any] | None = None
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.cv.get_n_splits(X, y, groups)
+
+    def split(self, X: Any, y: Any = None, groups: Any = None, **params: Any) -> Any:
+        if self._splits is None:
+            self._splits = list(self.cv.split(X, y, groups, **params))
+        return iter(self._splits)
+
+
+def _seed(random_state: Any) -> int | None:
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _reseeded(strategy: Strategy, seed: int) -> Strategy:
+    try:
+        return type(strategy)(seed=seed, **strategy.settings())
+    except TypeError:  # a strategy whose settings are not its constructor arguments
+        fresh = copy.deepcopy(strategy)
+        fresh.seed, fresh.seed_given = int(seed), True
+        return fresh
+
+
+def scorer_names(scoring: Any) -> list[str] | None:
+    """The scorer names of a multi-metric ``scoring`` given as a list or dict, else None."""
+    if isinstance(scoring, Mapping):
+        return [str(name) for name in scoring]
+    if isinstance(scoring, (list, tuple, set, frozenset)):
+        return [str(name) for name in scoring]
+    return None
+
+
+def metric_name(scoring: Any, refit: Any) -> str:
+    """The metric the study optimizes: the refit scorer, else the scorer's name, else "score"."""
+    if isinstance(refit, str):
+        return refit
+    if isinstance(scoring, str):
+        return scoring
+    if isinstance(scoring, Mapping) and scoring:
+        return str(next(iter(scoring)))
+    if isinstance(scoring, (list, tuple)) and scoring:
+        return str(scoring[0])
+    if isinstance(scoring, (set, frozenset)) and scoring:
+        return str(sorted(scoring)[0])
+    return "score"
+
+
+class SearchLoop:
+    """Drive one ``fit`` of a search: see the module docstring.
+
+    Args:
+        search: The TuneSearchCV being fitted (its parameters are read, never changed).
+        evaluate_candidates: scikit-learn's callback that cross-validates a list of candidates.
+    """
+
+    def __init__(self, search: Any, evaluate_candidates: Callable[..., dict[str, Any]]):
+        self.search = search
+        self.evaluate = evaluate_candidates
+        self.space = SearchSpace(search.param_space)
+        self.metric = metric_name(search.scoring, search.refit)
+        self.n_splits = int(search.n_splits_)
+        self.cv = FrozenSplits(search._checked_cv_orig)
+        self.n_trials = search._n_trials()
+        self.criteria = StopCriteria(
+            None, search.timeout, search.target, search.patience, None, direction="maximize",
+        )
+        self.study = self._open_study()
+        self.restored: list[Row] = []
+        self.live: list[Row] = []
+        self.evaluated: dict[tuple[Any, ...], Trial] = {}
+        self.batch_error: ValueError | None = None
+        self.scorer_names = scorer_names(search.scoring)
+        self.stop_reason: str | None = None
+        self.best: float | None = None
+
+    # -- setup ----------------------------------------------------------------------------
+    def _open_study(self) -> Study:
+        search = self.search
+        storage = open_storage(search.storage)
+        seed = _seed(search.random_state)
+        strategy = search._strategy()
+        if strategy is not None and not strategy.seed_given:
+            stored = None
+            if search.study_name is not None:
+                try:
+                    record = storage.load_study(search.study_name)
+                    stored = record.attrs.get("strategy", record.strategy)
+                except StudyNotFoundError:
+                    pass
+            if seed is not None:
+                strategy = _reseeded(strategy, seed)
+            elif stored is not None and stored.get("type") == strategy.name:
+                strategy = _reseeded(strategy, int(stored["seed"]))  # resume the same sequence
+        elif strategy is not None:
+            strategy = copy.deepcopy(strategy)  # never alter the estimator's own parameter
+        return Study(
+            self.space.space, direction="maximize", metric=self.metric, strategy=strategy,
+            storage=storage, name=search.study_name, seed=seed,
+        )
+
+    def _restore(self) -> None:
+        """Fail trials an interrupted fit left RUNNING; turn recorded trials back into rows."""
+        return_train = bool(self.search.return_train_score)
+        for trial in self.study.trials:
+            if trial.state is TrialState.RUNNING:
+                self.study.tell(trial, error="interrupted: still running when the search resumed")
+                continue
+            record = trial.attrs.get(CV_ATTR)
+            if record is None or not trial.state.finished:
+                continue
+            check_compatible(record, trial.number, self.n_splits, self.study.name)
+            index, params = self.space.decode(trial.params)
+            self.restored.append(Row(
+                params, decode_folds(record, return_train), trial.number, trial.generation,
+                tuple(trial.parents), index,
+            ))
+            self.evaluated.setdefault(self.space.key(trial.params), trial)
+            if trial.state is TrialState.COMPLETE and trial.value is not None:
+                self.best = trial.value if self.best is None else max(self.best, trial.value)
+
+    def _batch_size(self) -> int:
+        if self.search.batch_size is not None:
+            return int(self.search.batch_size)
+        workers = max(1, int(effective_n_jobs(self.search.n_jobs)))
+        # Enough candidates that candidates x folds is a multiple of the workers: none idles.
+        return workers // math.gcd(workers, self.n_splits)
+
+    def _check_budget(self) -> None:
+        if self.n_trials is not None:
+            return
+        finite = math.isfinite(self.study.strategy.size(self.study.space))
+        if not finite and self.search.timeout is None and self.search.patience is None:
+            raise ConfigError(
+                f"n_trials=None needs another way to stop: set timeout= or patience=, or use a "
+                f"strategy with finitely many candidates (got {self.study.strategy!r})"
+            )
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> None:
+        self._restore()
+        self._check_budget()
+        self.study.stop_reason = None
+        if self.n_trials is not None:
+            spent = len(self.study.trials) - len(self.restored)
+            self.study.history.budget = self.n_trials + spent
+        batch_size = self._batch_size()
+        start = time.monotonic()
+        since_improvement = 0
+        while self.stop_reason is None:
+            remaining = None if self.n_trials is None else self.n_trials - len(self.restored) - len(self.live)
+            if remaining is not None and remaining <= 0:
+                self.stop_reason = "n_trials reached"
+                break
+            self.stop_reason = self.criteria.check(time.monotonic() - start, self.best, since_improvement, 0)
+            if self.stop_reason is not None:
+                break
+            batch = self._ask(batch_size if remaining is None else min(batch_size, remaining), start)
+            if not batch:
+                self.stop_reason = self.stop_reason or "strategy exhausted"
+                break
+            for value in self._evaluate(batch):
+                since_improvement += 1
+                if value is not None and (self.best is None or value > self.best):
+                    self.best, since_improvement = value, 0
+        self.study.stop_reason = self.stop_reason
+        if all(row.made_here for row in self.live):
+            self._rescore_best()
+        if self.search.verbose > 0:
+            print(f"[{type(self.search).__name__}] stopped: {self.stop_reason}; "
+                  f"{len(self.restored) + len(self.live)} candidates, best {self.metric} {self.best}")
+
+    def _ask(self, size: int, start: float) -> list[tuple[Trial, Row]]:
+        """Up to ``size`` new candidates; repeats of evaluated candidates are told, not refit."""
+        batch: list[tuple[Trial, Row]] = []
+        keys: dict[tuple[Any, ...], Trial] = {}
+        repeats, poll = 0, 0.05
+        while len(batch) < size:
+            try:
+                trial = self.study.ask()
+            except TrialStateError:
+                if batch:
+                    break  # the strategy waits for this batch (e.g. the end of a generation)
+                if not any(t.state is TrialState.RUNNING for t in self.study.trials):
+                    return batch  # exhausted
+                if self.search.timeout is not None and time.monotonic() - start >= self.search.timeout:
+                    self.stop_reason = "timeout"
+                    return batch
+                time.sleep(poll)  # another process holds the trials the strategy waits for
+                poll = min(2 * poll, _MAX_POLL)
+                continue
+            key = self.space.key(trial.params)
+            earlier = self.evaluated.get(key) or keys.get(key)
+            if earlier is not None:
+                self._tell_repeat(trial, earlier)
+                repeats += 1
+                if repeats >= MAX_REPEATS:
+                    self.stop_reason = "strategy exhausted"
+                    break
+                continue
+            index, params = self.space.decode(trial.params)
+            keys[key] = trial
+            batch.append((trial, Row(params, [], trial.number, trial.generation, tuple(trial.parents), index)))
+        return batch
+
+    def _tell_repeat(self, trial: Trial, earlier: Trial) -> None:
+        """Record a proposal of an already evaluated candidate with the earlier outcome."""
+        if not earlier.state.finished:  # in the same batch: settled once the batch is scored
+            earlier = self.study.history[earlier.number]
+        attrs = {"duplicate_of": earlier.number}
+        if earlier.state is TrialState.COMPLETE:
+            self.study.tell(trial, dict(earlier.metrics), attrs=attrs)
+        else:
+            self.study.tell(trial, error=earlier.error or "failed", attrs=attrs)
+
+    def _evaluate(self, batch: list[tuple[Trial, Row]]) -> list[float | None]:
+        """Cross-validate a batch, tell the study; return each candidate's value (None if failed)."""
+        rows = [row for _, row in batch]
+        self.live.extend(rows)
+        try:
+            self.evaluate([row.params for row in rows], cv=self.cv)
+        except ValueError as error:
+            # scikit-learn raises when every fit of one call failed, and keeps none of its
+            # results; in a search of many batches that is one bad batch, not a bad search.
+            if self.search.error_score == "raise" or "fits failed" not in str(error):
+                self._fail(batch, error)
+                raise
+            self.batch_error = error
+            warnings.warn(
+                f"every fit of {len(rows)} candidate(s) failed, so they score error_score="
+                f"{self.search.error_score}; scikit-learn reported:{error}",
+                FitFailedWarning, stacklevel=2,
+            )
+            for row in rows:
+                row.made_here = True
+                row.folds = failed_folds(self.n_splits, self.search.error_score, self.scorer_names,
+                                         str(error).strip()[-_MAX_ERROR:], bool(self.search.return_train_score))
+        except BaseException as error:
+            self._fail(batch, error)
+            raise
+        values = []
+        for trial, row in batch:
+            values.append(self._tell(trial, row))
+            self.evaluated[self.space.key(trial.params)] = self.study.history[trial.number]
+        return values
+
+    def _fail(self, batch: list[tuple[Trial, Row]], error: BaseException) -> None:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        for trial, _ in batch:
+            self.study.tell(trial, error=reason)
+
+    def _tell(self, trial: Trial, row: Row) -> float | None:
+        multimetric = isinstance(row.folds[0]["test_scores"], Mapping)
+        metrics = {}
+        for name, mean in mean_scores(row.folds).items():
+            if not multimetric and name in ("score", "train_score"):
+                name = name.replace("score", self.metric)
+            metrics[name] = mean
+        if self.metric not in metrics:  # a callable scorer returned names we could not foresee
+            metrics[self.metric] = next(iter(metrics.values()))
+        value = metrics[self.metric]
+        attrs = {CV_ATTR: encode_folds(row.folds)}
+        if not math.isfinite(value):
+            errors = [f["fit_error"] for f in row.folds if f.get("fit_error")]
+            message = errors[0][-_MAX_ERROR:] if errors else f"the mean {self.metric} is {value}"
+            self.study.tell(trial, error=message, attrs=attrs)
+            return None
+        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+        self.study.tell(trial, finite, attrs=attrs)
+        return value
+
+    def _rescore_best(self) -> None:
+        """scikit-learn needs one successful evaluation per fit: re-score the best stored candidate.
+
+        Happens only when this fit evaluated nothing (the study already holds the budget) or
+        every fit of it failed. The fresh scores are neither recorded nor shown.
+        """
+        if not self.restored:
+            if self.batch_error is not None:  # every fit failed: an error, as in scikit-learn
+                raise ValueError(
+                    f"all {len(self.live) * self.n_splits} fits failed; the last ones reported:"
+                    f"{self.batch_error}"
+                ) from None
+            raise ConfigError(
+                f"no candidate was evaluated: the search stopped before the first one "
+                f"({self.stop_reason}); check the strategy, param_space and stopping criteria"
+            )
+        scored = [r for r in self.restored if self._row_value(r) is not None] or self.restored
+        best = max(scored, key=lambda r: self._row_value(r) or -math.inf)
+        self.live.append(Row(best.params, [], best.trial_number, best.generation, best.parents,
+                             best.subspace, shown=False))
+        self.evaluate([best.params], cv=self.cv)
+
+    def _row_value(self, row: Row) -> float | None:
+        trial = self.study.history[row.trial_number]
+        return trial.value if trial.state is TrialState.COMPLETE else None
+
+    # -- results --------------------------------------------------------------------------
+    def format_results(
+        self, base: Callable[..., dict[str, Any]], candidate_params: Sequence[Mapping[str, Any]],
+        n_splits: int, out: Sequence[dict[str, Any]], more_results: Any,
+    ) -> dict[str, Any]:
+        """``cv_results_`` over the restored rows and this fit's rows, plus lineage columns."""
+        returned = [row for row in self.live if not row.made_here][: len(candidate_params)]
+        for i, row in enumerate(returned):
+            row.folds = list(out[i * n_splits:(i + 1) * n_splits])
+        check_same_scorers(self.restored, out, self.study.name)
+        rows = [row for row in self.restored + self.live if row.shown and row.folds]
+        folds = [fold for row in rows for fold in row.folds]
+        fill_error_scores(folds, self.search.error_score)
+        results = base([row.params for row in rows], n_splits, folds, more_results)
+        results.update(lineage_columns(rows, self.space.multiple))
+        return results

@@ -1,0 +1,159 @@
+"""Ledger: what an evolutionary strategy needs to know about the history, kept up to date cheaply.
+
+A strategy must stay a pure function of the history, yet scanning thousands of trials at every
+proposal would make each proposal slower than the last. The ledger reads each new trial once and
+re-reads only the trials still running, so a proposal costs about the same at trial 50 and at
+trial 5,000. Everything it holds is derived from the history alone: a new ledger built from the
+same history (for instance after resuming a study from storage) holds the same facts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import weakref
+
+import numpy as np
+
+from evotune.space import Space
+from evotune.strategies.base import History
+from evotune.trial import Trial, TrialState
+
+#: Origins of the trials an evolutionary strategy proposes itself; every other trial (enqueued,
+#: added, or proposed by another strategy earlier in the study) joins the population as a guest.
+OWN_ORIGINS = frozenset({"initial", "mutation", "crossover", "random"})
+
+
+def is_own(trial: Trial) -> bool:
+    """True for a trial the evolutionary strategy proposed (a retry included)."""
+    return trial.origin in OWN_ORIGINS and trial.generation is not None
+
+
+class Ledger:
+    """Incremental facts about one history: slots per generation, ranking, mutation scale.
+
+    Attributes:
+        space: The space of the history.
+        unfinished: Numbers of the trials not yet COMPLETE or FAILED.
+        slots: Generation -> trials proposed for it (retries excluded).
+        first: Generation -> number of its first trial.
+        max_generation: Highest generation proposed so far (-1 before any).
+        n_foreign: Trials the strategy did not propose (manual or earlier strategies).
+        n_initial: Trials of the first population proposed so far.
+        before_first_child: Trials (retries aside) numbered before the first child, once there is one.
+        ranked: ``(loss, number)`` of every COMPLETE trial, best first.
+        units: Number -> unit coordinates, for COMPLETE trials.
+        losses: Number -> loss, for COMPLETE trials.
+        log_scale: Logarithm of the adapted mutation scale.
+    """
+
+    def __init__(self, space: Space, history: History):
+        self.space = space
+        self._history = weakref.ref(history)
+        self._length = 0
+        self.unfinished: set[int] = set()
+        self.slots: dict[int, int] = {}
+        self.first: dict[int, int] = {}
+        self.max_generation = -1
+        self.n_foreign = 0
+        self.n_initial = 0
+        self.before_first_child: int | None = None
+        self._counted = 0
+        self.ranked: list[tuple[float, int]] = []
+        self._completed: list[int] = []
+        self.units: dict[int, np.ndarray] = {}
+        self.losses: dict[int, float] = {}
+        self._generations: dict[int, int] = {}
+        self._scale_next = 0
+        self.log_scale: float | None = None
+
+    def follows(self, history: History) -> bool:
+        """True when this ledger was built from ``history`` (and the history only grew)."""
+        return self._history() is history and len(history) >= self._length
+
+    @property
+    def n_ranked(self) -> int:
+        return len(self.ranked)
+
+    def update(self) -> None:
+        """Read the trials added since the last call and those that finished since."""
+        history = self._history()
+        if history is None:
+            return
+        for number in range(self._length, len(history)):
+            trial = history[number]
+            retry = "retry_of" in trial.attrs
+            if is_own(trial):
+                generation = int(trial.generation)  # type: ignore[arg-type]
+                self._generations[number] = generation
+                if generation > 0 and not retry and self.before_first_child is None:
+                    self.before_first_child = self._counted
+                if not retry:
+                    self.slots[generation] = self.slots.get(generation, 0) + 1
+                    self.first.setdefault(generation, number)
+                    self.max_generation = max(self.max_generation, generation)
+                    self.n_initial += trial.origin == "initial"
+            elif not retry:
+                self.n_foreign += 1
+            self._counted += not retry
+            if trial.state.finished:
+                self._finish(history, trial)
+            else:
+                self.unfinished.add(number)
+        self._length = len(history)
+        for number in [n for n in self.unfinished if history[n].state.finished]:
+            self.unfinished.discard(number)
+            self._finish(history, history[number])
+
+    def _finish(self, history: History, trial: Trial) -> None:
+        if trial.state is not TrialState.COMPLETE or trial.value is None:
+            return
+        loss = history.loss(trial)
+        bisect.insort(self.ranked, (loss, trial.number))
+        bisect.insort(self._completed, trial.number)
+        self.losses[trial.number] = loss
+        self.units[trial.number] = self.space.to_unit(trial.params)
+
+    def generation_of(self, number: int) -> int:
+        """The generation of a trial; guests count as generation 0."""
+        return self._generations.get(number, 0)
+
+    def unfinished_before(self, number: int) -> bool:
+        return any(n < number for n in self.unfinished)
+
+    def population(self, size: int, elite: int, before: int | None = None) -> list[tuple[float, int]]:
+        """The ``elite`` best COMPLETE trials plus the most recent others, ``size`` in all, best first.
+
+        Only trials numbered below ``before`` count when it is given.
+        """
+        ranked = self.ranked if before is None else [e for e in self.ranked if e[1] < before]
+        members = ranked[:elite]
+        chosen = {number for _, number in members}
+        for number in reversed(self._completed):
+            if len(members) >= size:
+                break
+            if (before is None or number < before) and number not in chosen:
+                members.append((self.losses[number], number))
+        return sorted(members)
+
+    def advance_scale(self, limit: int, initial: float, up: float, down: float, low: float, high: float) -> float:
+        """Apply the success rule to mutation children numbered below ``limit``, in number order.
+
+        A mutation child succeeds when it completes with a lower loss than its parent. Trials are
+        taken in number order and only up to the first unfinished one, so the scale never depends
+        on the order in which trials happened to finish.
+        """
+        history = self._history()
+        if self.log_scale is None:
+            self.log_scale = initial
+        while history is not None and self._scale_next < min(limit, self._length):
+            number = self._scale_next
+            if number in self.unfinished:
+                break
+            trial = history[number]
+            if is_own(trial) and trial.origin == "mutation" and "retry_of" not in trial.attrs:
+                parent = min((self.losses.get(p, math.inf) for p in trial.parents), default=math.inf)
+                success = self.losses.get(number, math.inf) < parent
+                self.log_scale = min(max(self.log_scale + (up if success else down), low), high)
+            self._scale_next += 1
+        return self.log_scale

@@ -1,0 +1,288 @@
+"""Looking at studies (studies, trials, trial, best, export, delete) and manual experiments
+(add, enqueue, suggest, tell, grid-size), through click's test runner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import click
+import pytest
+
+import evotune as et
+from evotune.cli import main
+from tests.cli.conftest import sqlite_url
+
+SPACE = {
+    "lr": et.Float(1e-4, 1e-1, log=True),
+    "layers": et.Int(1, 4),
+    "act": et.Categorical(["relu", "tanh", "a b; $(x)", 3, True]),
+}
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def study(url) -> et.Study:
+    study = et.Study(SPACE, direction="maximize", metric="acc", storage=url, name="mlp",
+                     strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: {"acc": p["layers"] / 4, "loss": p["lr"]}, max_trials=4)
+    return study
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"evotune, version {et.__version__}"
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_help_on_every_command(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Usage: main {command}")
+
+
+MINE = ["studies", "trials", "trial", "best", "export", "delete", "add", "enqueue", "suggest", "tell",
+        "grid-size", "run"]
+
+
+@pytest.mark.parametrize("command", MINE)
+def test_help_shows_an_example(cli, command):
+    assert "Example" in cli(command, "--help").stdout
+
+
+def test_studies_lists_names_and_counts(cli, study, url):
+    result = cli("studies", "--storage", url)
+    assert result.exit_code == 0 and "mlp" in result.stdout and "random" in result.stdout
+    data = json.loads(cli("studies", "--storage", url, "--format", "json").stdout)
+    assert data[0]["name"] == "mlp" and data[0]["n_trials"] == 4 and data[0]["n_complete"] == 4
+
+
+def test_studies_without_a_database_creates_none(cli, tmp_path):
+    result = cli("studies")
+    assert result.exit_code == 0 and "no studies" in result.stdout
+    assert not (tmp_path / "evotune.db").exists()
+
+
+def test_storage_from_the_environment(cli, study, url, monkeypatch):
+    monkeypatch.setenv("EVOTUNE_STORAGE", url)
+    assert "mlp" in cli("studies").stdout
+
+
+def test_trials_table_csv_json_and_sort(cli, study, url):
+    table = cli("trials", "mlp", "--storage", url)
+    assert table.exit_code == 0
+    for word in ("trial", "acc", "lr", "layers", "act", "loss", "COMPLETE"):
+        assert word in table.stdout
+    rows = list(csv.DictReader(io.StringIO(cli("trials", "mlp", "--storage", url, "--format", "csv").stdout)))
+    assert [int(r["number"]) for r in rows] == [0, 1, 2, 3]
+    data = json.loads(cli("trials", "mlp", "--storage", url, "--format", "json", "--sort", "acc").stdout)
+    values = [t["value"] for t in data]
+    assert values == sorted(values, reverse=True)  # the study's metric: best first
+    data = json.loads(cli("trials", "mlp", "--storage", url, "--format", "json", "--sort", "lr", "--limit", "2").stdout)
+    lrs = sorted(t.params["lr"] for t in study.trials)
+    assert [t["params"]["lr"] for t in data] == lrs[:2]
+    bad = cli("trials", "mlp", "--storage", url, "--sort", "nope")
+    assert bad.exit_code == 2 and "'nope' is not a column" in bad.stderr
+
+
+def test_best_and_trial(cli, study, url):
+    best = json.loads(cli("best", "mlp", "--storage", url, "--format", "json").stdout)
+    assert best["number"] == study.best.number and best["params"] == study.best.params
+    text = cli("best", "mlp", "--storage", url).stdout
+    assert f"best trial of 'mlp': {study.best.number}, acc = " in text
+    shown = cli("trial", "mlp", "0", "--storage", url)
+    assert shown.exit_code == 0 and "trial 0 of study 'mlp': COMPLETE" in shown.stdout
+    assert cli("trial", "mlp", "99", "--storage", url).exit_code == 2
+
+
+def test_unknown_study_is_exit_2_with_the_known_names(cli, study, url):
+    for command in (["trials"], ["best"], ["suggest"], ["add", "--metric", "1"]):
+        result = cli(command[0], "nope", *command[1:], "--storage", url)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == f"Error: no study named 'nope' in {url} (its studies: mlp)"
+
+
+def test_best_without_completed_trials_is_exit_1(cli, url):
+    et.Study(SPACE, metric="acc", storage=url, name="empty")
+    result = cli("best", "empty", "--storage", url)
+    assert result.exit_code == 1 and "no completed trial" in result.stderr
+
+
+def test_export_csv_and_json(cli, study, url, tmp_path):
+    assert cli("export", "mlp", "--storage", url, "-o", tmp_path / "t.csv").exit_code == 0
+    assert len(list(csv.DictReader(open(tmp_path / "t.csv")))) == 4
+    assert cli("export", "mlp", "--storage", url, "-o", tmp_path / "t.json").exit_code == 0
+    assert len(json.loads((tmp_path / "t.json").read_text())["trials"]) == 4
+    assert cli("export", "mlp", "--storage", url, "-o", tmp_path / "t.txt").exit_code == 2
+
+
+def test_delete_asks_first(cli, study, url):
+    assert cli("delete", "mlp", "--storage", url, input="n\n").exit_code == 1
+    assert [s.name for s in et.list_studies(url)] == ["mlp"]
+    assert cli("delete", "mlp", "--storage", url, input="y\n").exit_code == 0
+    assert et.list_studies(url) == []
+    et.Study(SPACE, metric="acc", storage=url, name="other")
+    assert cli("delete", "other", "--storage", url, "--yes").exit_code == 0
+    assert et.list_studies(url) == []
+
+
+def test_add_parses_values_by_the_space_types(cli, study, url):
+    result = cli("add", "mlp", "--storage", url, "-p", "lr=0.01", "-p", "layers=2", "-p", "act=a b; $(x)",
+                 "-m", "acc=0.91", "-m", "loss=0.3")
+    assert result.exit_code == 0, result.output
+    trial = et.Study.load("mlp", url).trials[-1]
+    assert trial.params == {"lr": 0.01, "layers": 2, "act": "a b; $(x)"}
+    assert trial.state is et.TrialState.COMPLETE and trial.value == 0.91 and trial.metrics["loss"] == 0.3
+    assert cli("add", "mlp", "--storage", url, "-p", "lr=0.01", "-p", "layers=2", "-p", "act=3",
+               "-m", "0.5").exit_code == 0
+    assert cli("add", "mlp", "--storage", url, "-p", "lr=0.02", "-p", "layers=2.0", "-p", "act=true",
+               "-m", "0.5").exit_code == 0
+    added = et.Study.load("mlp", url).trials[-2:]
+    assert [t.params["act"] for t in added] == [3, True] and added[1].params["layers"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "lr=0.01", "-p", "layers=2"], "parameter 'act' is missing"),
+    (["-p", "lr=abc", "-p", "layers=2", "-p", "act=relu"], "parameter 'lr' must be a number, got 'abc'"),
+    (["-p", "lr=0.5", "-p", "layers=2", "-p", "act=relu"], "parameter 'lr' must be in [0.0001, 0.1], got 0.5"),
+    (["-p", "lr=0.01", "-p", "layers=2.5", "-p", "act=relu"], "parameter 'layers' must be an integer"),
+    (["-p", "lr=0.01", "-p", "layers=2", "-p", "act=gelu"], "parameter 'act' must be one of"),
+    (["-p", "lr=0.01", "-p", "layers=2", "-p", "act=relu", "-p", "depth=3"], "the study has no parameter 'depth'"),
+    (["-p", "lr", "-p", "layers=2", "-p", "act=relu"], "--param 'lr': expected NAME=VALUE"),
+    (["-p", "lr=0.01", "-p", "lr=0.02", "-p", "layers=2", "-p", "act=relu"], "'lr' is given twice"),
+])
+def test_add_and_enqueue_refuse_bad_params_and_write_nothing(cli, study, url, args, message):
+    for command in (["add", *args, "-m", "acc=0.5"], ["enqueue", *args]):
+        result = cli(command[0], "mlp", *command[1:], "--storage", url)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+    assert len(et.Study.load("mlp", url).trials) == 4
+
+
+@pytest.mark.parametrize("metrics, message", [
+    (["loss=0.3"], "the result has no metric 'acc'"),
+    (["acc=high"], "--metric 'acc=high': 'high' is not a number"),
+    (["acc=nan"], "metric 'acc' must be finite"),
+])
+def test_add_refuses_bad_metrics(cli, study, url, metrics, message):
+    args = ["-p", "lr=0.01", "-p", "layers=2", "-p", "act=relu"]
+    result = cli("add", "mlp", *args, *[x for m in metrics for x in ("-m", m)], "--storage", url)
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(et.Study.load("mlp", url).trials) == 4
+
+
+def test_add_needs_a_metric(cli, study, url):
+    result = cli("add", "mlp", "-p", "lr=0.01", "--storage", url)
+    assert result.exit_code == 2 and "--metric" in result.stderr
+
+
+def test_enqueue_then_suggest_then_tell(cli, study, url):
+    result = cli("enqueue", "mlp", "--storage", url, "-p", "lr=0.003", "-p", "layers=3", "-p", "act=tanh")
+    assert result.exit_code == 0 and "queued trial 4" in result.stdout
+    again = cli("enqueue", "mlp", "--storage", url, "-p", "lr=0.003", "-p", "layers=3", "-p", "act=tanh")
+    assert again.exit_code == 0 and "not queued again" in again.stdout
+    suggested = cli("suggest", "mlp", "--storage", url)
+    assert suggested.exit_code == 0
+    assert json.loads(suggested.stdout) == {"trial": 4, "params": {"lr": 0.003, "layers": 3, "act": "tanh"}}
+    assert "evotune tell mlp 4 --metric acc=VALUE" in suggested.stderr
+    assert et.Study.load("mlp", url).trials[4].state is et.TrialState.RUNNING
+
+    fresh = json.loads(cli("suggest", "mlp", "--storage", url).stdout)  # from the strategy
+    assert fresh["trial"] == 5 and set(fresh["params"]) == {"lr", "layers", "act"}
+
+    told = cli("tell", "mlp", "4", "--storage", url, "-m", "acc=0.93", "-m", "loss=0.1")
+    assert told.exit_code == 0 and "trial 4 recorded: acc = 0.93" in told.stdout
+    assert cli("tell", "mlp", "5", "--storage", url, "--failed", "out of memory").exit_code == 0
+    trials = et.Study.load("mlp", url).trials
+    assert (trials[4].state, trials[4].value, trials[4].metrics) == (et.TrialState.COMPLETE, 0.93,
+                                                                    {"acc": 0.93, "loss": 0.1})
+    assert (trials[5].state, trials[5].error) == (et.TrialState.FAILED, "out of memory")
+
+    twice = cli("tell", "mlp", "4", "--storage", url, "-m", "acc=0.5")
+    assert twice.exit_code == 2 and "trial 4 of 'mlp' is COMPLETE, not RUNNING" in twice.stderr
+    failed = cli("tell", "mlp", "5", "--storage", url, "-m", "acc=0.5")
+    assert failed.exit_code == 2 and "evotune add mlp --param lr=" in failed.stderr
+    assert et.Study.load("mlp", url).trials[4].value == 0.93
+
+
+def test_tell_keeps_the_trial_running_on_a_bad_result(cli, study, url):
+    number = json.loads(cli("suggest", "mlp", "--storage", url).stdout)["trial"]
+    result = cli("tell", "mlp", str(number), "--storage", url, "-m", "loss=0.1")
+    assert result.exit_code == 2 and "no metric 'acc'" in result.stderr
+    assert et.Study.load("mlp", url).trials[number].state is et.TrialState.RUNNING
+    assert cli("tell", "mlp", str(number), "--storage", url).exit_code == 2  # neither --metric nor --failed
+    assert cli("tell", "mlp", str(number), "--storage", url, "-m", "0.7").exit_code == 0
+    assert et.Study.load("mlp", url).trials[number].value == 0.7
+
+
+def test_suggest_on_an_empty_manual_queue_is_exit_1(cli, url):
+    et.Study(SPACE, metric="acc", storage=url, name="hand", strategy=et.ManualSearch())
+    result = cli("suggest", "hand", "--storage", url)
+    assert result.exit_code == 1 and "queue is empty" in result.stderr
+
+
+GRID_TOML = """
+[study]
+name = "g"
+storage = "{url}"
+[space]
+lr = {{ type = "float", low = 0.001, high = 0.1, log = true }}
+layers = {{ type = "int", low = 1, high = 4 }}
+act = ["relu", "tanh"]
+[strategy]
+type = "grid"
+points = 3
+"""
+
+
+def test_grid_size_and_time_estimate(cli, tmp_path, url):
+    path = tmp_path / "tune.toml"
+    path.write_text(GRID_TOML.format(url=url))
+    result = cli("grid-size", path)
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "24 grid points (lr 3 x layers 4 x act 2)"
+    assert cli("grid-size", path, "--points", "5").stdout.startswith("40 grid points")
+    assert not (tmp_path / "evotune.db").exists()
+
+    study = et.Study({"lr": et.Float(0.001, 0.1, log=True), "layers": et.Int(1, 4),
+                      "act": et.Categorical(["relu", "tanh"])}, storage=url, name="g", strategy=et.GridSearch(points=3))
+    study.optimize(lambda p: p["layers"], max_trials=6)
+    result = cli("grid-size", path)
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("study 'g': 6 trials, median duration ")
+    assert lines[2].startswith("estimated total: ") and "for all 24 points; 18 points left" in lines[2]
+
+
+def test_grid_size_needs_points_for_floats(cli, tmp_path):
+    path = tmp_path / "tune.toml"
+    path.write_text(GRID_TOML.format(url="sqlite:///x.db").replace("[strategy]\ntype = \"grid\"\npoints = 3\n", ""))
+    result = cli("grid-size", path)
+    assert result.exit_code == 2 and "floats without a step (lr) have no grid" in result.stderr
+
+
+def test_expected_errors_have_no_traceback(cli, tmp_path):
+    (tmp_path / "evotune.db").write_text("not a database")
+    result = cli("trials", "x")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.output
+
+
+def test_group_maps_errors_to_exit_codes():
+    @main.command("raise-for-test")
+    @click.argument("kind")
+    def _raise(kind: str) -> None:
+        raise {"config": et.ConfigError, "storage": et.StorageError}[kind]("message")
+
+    try:
+        from click.testing import CliRunner
+
+        runner = CliRunner()
+        assert runner.invoke(main, ["raise-for-test", "config"]).exit_code == 2
+        assert runner.invoke(main, ["raise-for-test", "storage"]).exit_code == 1
+    finally:
+        main.commands.pop("raise-for-test")

@@ -1,0 +1,158 @@
+"""Crash recovery: kill -9 of the process driving a study, heartbeats, grace period, retries."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import evotune as et
+from evotune.execution.heartbeat import Heartbeat
+from tests.execution.objectives import quadratic, run_script, space
+
+#: A driver that finishes three trials, then hangs in the fourth until it is killed.
+_HANGING_DRIVER = """
+    import sys, time
+    from pathlib import Path
+    import evotune as et
+    from tests.execution.objectives import quadratic, space
+
+    url, folder, name = sys.argv[1:4]
+
+    def objective(params):
+        done = len(list(Path(folder).glob("call-*")))
+        Path(folder, f"call-{{done}}").touch()
+        if done == 3:
+            Path(folder, "hanging").touch()
+            time.sleep(120)
+        return quadratic(params)
+
+    if __name__ == "__main__":
+        study = et.Study(space(), storage=url, name=name, strategy=et.RandomSearch(seed=1))
+        study.optimize(objective, max_trials=20, heartbeat_interval={interval}, grace_period={grace})
+"""
+
+
+def _start_hanging_driver(tmp_path: Path, url: str, name: str, interval: float = 0.2, grace: float = 0.6):
+    calls = tmp_path / name
+    calls.mkdir()
+    process = run_script(tmp_path, _HANGING_DRIVER.format(interval=interval, grace=grace), url, str(calls), name)
+    deadline = time.monotonic() + 60
+    while not (calls / "hanging").exists():
+        assert process.poll() is None, "the driver ended early"
+        assert time.monotonic() < deadline, "the driver never reached its fourth trial"
+        time.sleep(0.05)
+    return process
+
+
+def _kill(process) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def test_new_optimize_after_kill_9_continues_with_finished_trials_intact(tmp_path, sql_url):
+    driver = _start_hanging_driver(tmp_path, sql_url, "crashed")
+    before = et.Study.load("crashed", sql_url).trials
+    _kill(driver)
+    assert [t.state for t in before] == [et.TrialState.COMPLETE] * 3 + [et.TrialState.RUNNING]
+
+    time.sleep(0.7)  # the killed driver's heartbeat is now older than the grace period
+    study = et.Study(space(), storage=sql_url, name="crashed", strategy=et.RandomSearch(seed=1))
+    study.optimize(quadratic, max_trials=8, heartbeat_interval=0.1, grace_period=0.5, retries=1)
+    trials = study.trials
+    assert trials[:3] == before[:3]  # finished trials untouched
+    lost = trials[3]
+    assert lost.state is et.TrialState.FAILED and lost.error == "worker lost"
+    retry = [t for t in trials if t.attrs.get("retry_of") == 3]
+    assert len(retry) == 1 and retry[0].params == lost.params and retry[0].state is et.TrialState.COMPLETE
+    assert retry[0].attrs["attempt"] == 1
+    assert len(trials) == 9 and sum(t.state is et.TrialState.COMPLETE for t in trials) == 8
+    assert study.stop_reason == "max_trials reached"
+
+
+def test_a_running_worker_fails_a_dead_workers_trial_after_the_grace_period(tmp_path, sql_url):
+    driver = _start_hanging_driver(tmp_path, sql_url, "shared")
+    _kill(driver)
+    killed_at = time.time()
+    study = et.Study.load("shared", sql_url)
+
+    def slow(params):
+        time.sleep(0.05)
+        return quadratic(params)
+
+    # Started at once: the lost trial is not stale yet; this worker's heartbeat finds it later.
+    study.optimize(slow, max_trials=40, heartbeat_interval=0.2, grace_period=1.0, retries=2)
+    lost = study.trials[3]
+    assert lost.state is et.TrialState.FAILED and lost.error == "worker lost"
+    assert lost.finished_at.timestamp() >= killed_at + 0.5  # not before the grace period ran out
+    assert any(t.attrs.get("retry_of") == 3 and t.state is et.TrialState.COMPLETE for t in study.trials)
+
+
+def test_slow_trial_of_a_live_worker_is_not_declared_lost(tmp_path, sql_url):
+    slow = run_script(tmp_path, """
+        import sys, time
+        import evotune as et
+        from tests.execution.objectives import space
+
+        def objective(params):
+            time.sleep(2.0)  # longer than the grace period: only heartbeats keep it alive
+            return 1.0
+
+        if __name__ == "__main__":
+            study = et.Study(space(), storage=sys.argv[1], name="live", strategy=et.RandomSearch(seed=3))
+            study.optimize(objective, max_trials=1, heartbeat_interval=0.1, grace_period=0.5)
+    """, sql_url)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if et.Study.load("live", sql_url).trials:
+                break
+        except et.StudyNotFoundError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    other = et.Study.load("live", sql_url)
+    other.optimize(quadratic, max_trials=1, timeout=2.5, heartbeat_interval=0.1, grace_period=0.5)
+    assert slow.wait(timeout=60) == 0
+    trials = et.Study.load("live", sql_url).trials
+    assert trials[0].state is et.TrialState.COMPLETE and trials[0].value == 1.0
+
+
+def test_trial_finished_after_being_declared_lost_is_skipped_not_fatal():
+    study = et.Study(space(), strategy=et.RandomSearch(seed=4))
+
+    def objective(params):
+        if params["n"] % 2:  # another worker declares this trial lost while it runs
+            time.sleep(0.01)
+            study.storage.fail_stale_trials(study._study_id, 0.0)
+        return quadratic(params)
+
+    with cf.ThreadPoolExecutor(1) as pool:
+        study.optimize(objective, max_trials=10, executor=pool)
+    states = {t.state for t in study.trials}
+    assert len(study.trials) == 10 and states <= {et.TrialState.COMPLETE, et.TrialState.FAILED}
+    lost = [t for t in study.trials if t.state is et.TrialState.FAILED]
+    assert lost and all(t.error == "worker lost" and t.params["n"] % 2 for t in lost)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_heartbeat_stamps_own_trials_and_fails_only_silent_ones(backend, tmp_path):
+    storage = None if backend == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
+    study = et.Study(space(), storage=storage)
+    mine, silent = study.ask(), study.ask()
+    beat = Heartbeat(study.storage, study._study_id, interval=0.05, grace=0.3)
+    beat.track(mine.number)
+    time.sleep(0.2)
+    beat.beat()  # stamps `mine`; `silent` is 0.2 s old: within the grace
+    assert beat.take_lost() == []
+    time.sleep(0.2)
+    beat.beat()
+    lost = beat.take_lost()
+    assert [t.number for t in lost] == [silent.number] and lost[0].error == "worker lost"
+    assert study.trials[mine.number].state is et.TrialState.RUNNING
+    beat.beat()
+    assert beat.take_lost() == []  # reported once

@@ -1,0 +1,165 @@
+"""Property tests of the evolutionary operators on every kind of distribution.
+
+Whatever the bounds, scale, step or log setting, ``sample``, ``mutate`` and ``crossover`` must
+return a valid value of the right type, on its step, inside the bounds; mutation must change a
+discrete value; log-scale parameters must move in log space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import evotune as et
+
+FAST = settings(max_examples=60, deadline=None)
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def floats(draw) -> et.Float:
+    kind = draw(st.sampled_from(["plain", "log", "step"]))
+    if kind == "log":
+        low = draw(st.floats(1e-8, 1e3))
+        return et.Float(low, low * draw(st.floats(1.01, 1e6)), log=True)
+    low = draw(finite)
+    width = draw(st.floats(1e-3, 1e4))
+    high = low + width
+    if kind == "step":
+        return et.Float(low, high, step=(high - low) / draw(st.integers(1, 50)))
+    return et.Float(low, high)
+
+
+@st.composite
+def ints(draw) -> et.Int:
+    kind = draw(st.sampled_from(["plain", "log", "step"]))
+    if kind == "log":
+        low = draw(st.integers(1, 1000))
+        return et.Int(low, low + draw(st.integers(1, 100000)), log=True)
+    low = draw(st.integers(-10000, 10000))
+    width = draw(st.integers(1, 5000))
+    step = draw(st.integers(1, width)) if kind == "step" else 1
+    return et.Int(low, low + width, step=step)
+
+
+@st.composite
+def categoricals(draw) -> et.Categorical:
+    choices = draw(st.lists(st.one_of(st.text(max_size=5), st.integers(-5, 5), st.booleans(), st.none()),
+                            min_size=1, max_size=8, unique_by=lambda v: (type(v).__name__, v)))
+    return et.Categorical(choices, ordered=draw(st.booleans()))
+
+
+distributions = st.one_of(floats(), ints(), categoricals())
+scales = st.floats(1e-4, 1.0)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def assert_valid(dist: et.Float | et.Int | et.Categorical, value) -> None:
+    assert dist.contains(value), f"{value!r} is not a value of {dist!r}"
+    if isinstance(dist, et.Int):
+        assert type(value) is int
+        assert dist.low <= value <= dist.high and (value - dist.low) % dist.step == 0
+    elif isinstance(dist, et.Float):
+        assert type(value) is float and dist.low <= value <= dist.high
+        if dist.step:
+            index = (value - dist.low) / dist.step
+            assert abs(index - round(index)) < 1e-6
+    else:
+        assert any(value is c or (value == c and type(value) is type(c)) for c in dist.choices)
+
+
+@FAST
+@given(dist=distributions, seed=seeds, scale=scales)
+def test_sample_mutate_and_crossover_stay_valid(dist, seed, scale):
+    rng = np.random.default_rng(seed)
+    a, b = dist.sample(rng), dist.sample(rng)
+    assert_valid(dist, a)
+    assert_valid(dist, dist.mutate(a, rng, scale))
+    assert_valid(dist, dist.crossover(a, b, rng))
+
+
+@FAST
+@given(dist=st.one_of(ints(), categoricals(), floats().filter(lambda d: d.step is not None)),
+       seed=seeds, scale=scales)
+def test_mutation_changes_a_discrete_value(dist, seed, scale):
+    rng = np.random.default_rng(seed)
+    value = dist.sample(rng)
+    child = dist.mutate(value, rng, scale)
+    if dist.cardinality > 1:
+        assert dist.key(child) != dist.key(value)
+    else:
+        assert child == value
+
+
+@FAST
+@given(dist=st.one_of(ints(), floats()), seed=seeds, scale=st.floats(1e-3, 0.05))
+def test_mutation_step_follows_the_unit_coordinate(dist, seed, scale):
+    """A small step stays small in unit coordinates: in log space for log-scale parameters."""
+    rng = np.random.default_rng(seed)
+    value = dist.sample(rng)
+    for _ in range(20):
+        child = dist.mutate(value, rng, scale)
+        moved = abs(dist.to_unit(child) - dist.to_unit(value))
+        slot = 1.0 / dist.cardinality if math.isfinite(dist.cardinality) else 0.0
+        assert moved <= 6 * scale + slot + 1e-9
+
+
+def test_log_scale_mutation_moves_by_factors_not_by_amounts():
+    rng = np.random.default_rng(0)
+    rate = et.Float(1e-6, 1.0, log=True)
+    children = [rate.mutate(1e-6, rng, 0.02) for _ in range(500)]
+    # A linear step of 2% of the range would reach about 0.02; in log space it is about x1.3.
+    assert max(children) < 1e-5
+    assert len({round(math.log10(c), 3) for c in children}) > 100
+    units = et.Int(1, 10000, log=True)
+    grown = [units.mutate(10, rng, 0.02) for _ in range(500)]
+    assert max(grown) < 30 and min(grown) >= 1
+
+
+@FAST
+@given(dist=st.one_of(ints(), floats()), seed=seeds)
+def test_numeric_crossover_lands_around_and_between_the_parents(dist, seed):
+    rng = np.random.default_rng(seed)
+    a, b = dist.sample(rng), dist.sample(rng)
+    child = dist.crossover(a, b, rng)
+    ua, ub, uc = dist.to_unit(a), dist.to_unit(b), dist.to_unit(child)
+    spread = abs(ua - ub) * 0.25 + (1.0 / dist.cardinality if math.isfinite(dist.cardinality) else 0.0)
+    assert min(ua, ub) - spread - 1e-9 <= uc <= max(ua, ub) + spread + 1e-9
+
+
+@FAST
+@given(choices=st.lists(st.integers(), min_size=2, max_size=6, unique=True), seed=seeds)
+def test_unordered_crossover_takes_a_parent_choice(choices, seed):
+    dist = et.Categorical(choices)
+    rng = np.random.default_rng(seed)
+    a, b = dist.sample(rng), dist.sample(rng)
+    for _ in range(10):
+        assert dist.crossover(a, b, rng) in (a, b)
+
+
+@st.composite
+def spaces(draw) -> et.Space:
+    dists = draw(st.lists(distributions, min_size=1, max_size=6))
+    return et.Space({f"p{i}": d for i, d in enumerate(dists)})
+
+
+@FAST
+@given(space=spaces(), seed=seeds, rate=st.one_of(st.none(), st.floats(0.01, 1.0)), scale=scales,
+       blend=st.floats(0.0, 1.0))
+def test_space_operators_stay_in_the_space(space, seed, rate, scale, blend):
+    rng = np.random.default_rng(seed)
+    a, b = space.sample(rng), space.sample(rng)
+    child = space.mutate(a, rng, rate, scale)
+    assert space.validate(child) == child
+    if any(d.cardinality > 1 for d in space.values()) and all(
+        not math.isinf(d.cardinality) for d in space.values()
+    ):
+        assert space.key(child) != space.key(a)  # at least one discrete parameter changed
+    crossed = space.crossover(a, b, rng, blend)
+    assert space.validate(crossed) == crossed
+    point = space.from_unit(rng.random(len(space)))
+    assert space.validate(point) == point

@@ -1,0 +1,270 @@
+"""EvolutionarySearch: settings, no duplicates, reproducibility, lineage, resuming, selection."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import evotune as et
+from evotune.strategies import WAIT, History, strategy_from_config
+from evotune.strategies.evolution import latin_hypercube
+
+SPACE = {
+    "lr": et.Float(1e-4, 1e-1, log=True),
+    "dropout": et.Float(0.0, 0.5, step=0.1),
+    "depth": et.Int(2, 12),
+    "act": et.Categorical(["relu", "tanh", "gelu"]),
+}
+
+
+def objective(params: dict) -> float:
+    act = {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[params["act"]]
+    return (math.log10(params["lr"]) + 2.5) ** 2 + (params["dropout"] - 0.2) ** 2 + 0.05 * (params["depth"] - 6) ** 2 + act
+
+
+def quiet_optimize(study: et.Study, function, **kwargs) -> None:
+    study.optimize(function, show_progress=False, **kwargs)
+
+
+def signature(trials: list[et.Trial]) -> list[tuple]:
+    return [(t.number, json.dumps(t.params, sort_keys=True), t.origin, t.generation, t.parents) for t in trials]
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+def test_settings_round_trip_through_the_config():
+    strategy = et.EvolutionarySearch(12, seed=3, mode="generational", tournament_size=3, elitism=4,
+                                     crossover="uniform", crossover_rate=0.5, mutation_rate=0.4,
+                                     mutation_scale=0.1, adaptive=False, candidates=1)
+    config = strategy.to_config()
+    assert json.loads(json.dumps(config)) == config
+    assert config["type"] == "evolution" and config["population_size"] == 12
+    rebuilt = strategy_from_config(config)
+    assert rebuilt == strategy and rebuilt.settings() == strategy.settings()
+    assert set(strategy.settings()) == {
+        "population_size", "mode", "selection", "tournament_size", "elitism", "crossover", "crossover_rate",
+        "mutation_rate", "mutation_scale", "adaptive", "candidates",
+    }
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"population_size": 1}, ["population_size", ">= 2", "1"]),
+    ({"population_size": 2.5}, ["population_size", "2.5"]),
+    ({"mode": "async"}, ["mode", "steady-state", "'async'"]),
+    ({"selection": "roulette"}, ["selection", "'roulette'"]),
+    ({"tournament_size": 0}, ["tournament_size", "0"]),
+    ({"population_size": 4, "elitism": 5}, ["elitism", "population_size=4", "5"]),
+    ({"crossover": "sbx"}, ["crossover", "'sbx'"]),
+    ({"crossover_rate": 1.5}, ["crossover_rate", "[0, 1]", "1.5"]),
+    ({"mutation_rate": 0}, ["mutation_rate", "(0, 1]", "0"]),
+    ({"mutation_scale": -0.1}, ["mutation_scale", "-0.1"]),
+    ({"adaptive": "yes"}, ["adaptive", "'yes'"]),
+    ({"candidates": 0}, ["candidates", "0"]),
+])
+def test_bad_settings_name_the_field_and_value(kwargs, words):
+    with pytest.raises(et.ConfigError) as error:
+        et.EvolutionarySearch(**kwargs)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_population_size_follows_the_space_and_the_budget():
+    strategy = et.EvolutionarySearch(seed=0)
+    space = et.Space(SPACE)
+    assert strategy.resolved_population_size(space, None) == 12
+    assert strategy.resolved_population_size(space, 50) == 10
+    assert strategy.resolved_population_size(space, 10) == 4
+    assert et.EvolutionarySearch(7).resolved_population_size(space, 50) == 7
+
+
+def test_latin_hypercube_puts_one_point_in_each_slice():
+    points = latin_hypercube(10, 3, np.random.default_rng(0))
+    assert points.shape == (10, 3)
+    for column in points.T:
+        assert sorted(np.floor(column * 10).astype(int)) == list(range(10))
+
+
+# -- behaviour ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["steady-state", "generational"])
+def test_it_improves_on_its_first_population_and_fills_lineage(mode):
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=1, mode=mode))
+    quiet_optimize(study, objective, max_trials=60)
+    trials = study.trials
+    size = sum(t.origin == "initial" for t in trials)
+    assert size == 12  # 4 + 2 * 4, within a fifth of the 60-trial budget
+    initial_best = min(t.value for t in trials[:size])
+    assert study.best.value < initial_best / 4
+    for trial in trials[:size]:
+        assert trial.generation == 0 and trial.parents == ()
+    for trial in trials[size:]:
+        assert trial.origin in ("mutation", "crossover")
+        assert len(trial.parents) == (2 if trial.origin == "crossover" else 1)
+        assert trial.generation >= 1
+        for parent in trial.parents:
+            assert parent < trial.number and trials[parent].state is et.TrialState.COMPLETE
+            if mode == "steady-state":
+                assert trial.generation > trials[parent].generation
+            else:
+                assert trial.generation > trials[parent].generation or trials[parent].generation is None
+
+
+@pytest.mark.parametrize("mode", ["steady-state", "generational"])
+def test_no_configuration_is_evaluated_twice_and_a_small_space_is_exhausted(mode):
+    space = {"a": et.Int(0, 4), "b": et.Categorical(["x", "y", "z"]), "c": et.Float(0, 1, step=0.5)}
+    study = et.Study(space, strategy=et.EvolutionarySearch(seed=0, population_size=4, mode=mode))
+    quiet_optimize(study, lambda p: p["a"] + (p["b"] == "y") + p["c"], max_trials=100)
+    keys = [study.space.key(t.params) for t in study.trials]
+    assert len(keys) == len(set(keys)) == 45
+    assert study.stop_reason == "strategy exhausted"
+
+
+def test_no_duplicates_on_a_stepped_space_under_exploitation():
+    space = {"x": et.Float(0, 1, step=0.05), "y": et.Int(0, 20)}
+    study = et.Study(space, strategy=et.EvolutionarySearch(seed=2))
+    quiet_optimize(study, lambda p: (p["x"] - 0.5) ** 2 + (p["y"] - 10) ** 2, max_trials=120)
+    keys = [study.space.key(t.params) for t in study.trials]
+    assert len(keys) == len(set(keys)) == 120
+    assert study.best.params == {"x": 0.5, "y": 10}
+
+
+@pytest.mark.parametrize("mode", ["steady-state", "generational"])
+def test_same_seed_same_trials_other_seed_other_trials(mode):
+    runs = []
+    for seed in (5, 5, 6):
+        study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=seed, mode=mode))
+        quiet_optimize(study, objective, max_trials=40)
+        runs.append(signature(study.trials))
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def ask_tell_with_workers(workers: int, seed: int, budget: int, order_seed: int) -> list[tuple]:
+    """Run a generational study as ``workers`` workers would: up to ``workers`` trials running at
+    once, finishing in a random order, asking again whenever a worker is free."""
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=seed, population_size=6, mode="generational"))
+    shuffle = np.random.default_rng(order_seed)
+    running: list[et.Trial] = []
+    asked = 0
+    while asked < budget or running:
+        while len(running) < workers and asked < budget:
+            proposal = study.strategy.propose(study.space, study.history, len(study.history))
+            if proposal is WAIT:
+                break
+            running.append(study.ask())
+            asked += 1
+        assert running, "nothing runs, yet the strategy waits"
+        trial = running.pop(int(shuffle.integers(len(running))))
+        study.tell(trial, objective(trial.params))
+    return signature(study.trials)
+
+
+def test_generational_mode_gives_the_same_trials_whatever_the_number_of_workers():
+    alone = ask_tell_with_workers(1, seed=4, budget=40, order_seed=0)
+    assert ask_tell_with_workers(3, seed=4, budget=40, order_seed=1) == alone
+    assert ask_tell_with_workers(5, seed=4, budget=40, order_seed=2) == alone
+    generations = [g for *_, g, _ in [(n, p, o, g, par) for n, p, o, g, par in alone]]
+    assert generations[:6] == [0] * 6 and generations[6:12] == [1] * 6
+
+
+def test_generational_mode_waits_at_the_end_of_a_generation():
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=4, mode="generational"))
+    first = [study.ask() for _ in range(4)]
+    with pytest.raises(et.TrialStateError, match="wait"):
+        study.ask()
+    for trial in first[:3]:
+        study.tell(trial, objective(trial.params))
+    assert study.strategy.propose(study.space, study.history, len(study.history)) is WAIT
+    study.tell(first[3], objective(first[3].params))
+    child = study.ask()
+    assert child.generation == 1 and child.origin in ("mutation", "crossover")
+
+
+def test_steady_state_never_waits():
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=4))
+    asked = [study.ask() for _ in range(10)]  # nothing finished: still proposes
+    assert len({study.space.key(t.params) for t in asked}) == 10
+    for trial in asked[:3]:
+        study.tell(trial, objective(trial.params))
+    assert study.ask().origin in ("mutation", "crossover")
+
+
+def test_generational_mode_with_two_worker_processes_matches_one(tmp_path):
+    runs = []
+    for jobs in (1, 2):
+        study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=8, population_size=4, mode="generational"),
+                         storage=f"sqlite:///{tmp_path / f'{jobs}.db'}", name="parallel")
+        quiet_optimize(study, objective, max_trials=16, n_jobs=jobs)
+        runs.append(signature(study.trials))
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("mode", ["steady-state", "generational"])
+def test_a_resumed_study_continues_the_population(tmp_path, mode):
+    settings = {"seed": 11, "mode": mode, "population_size": 8}
+    whole = et.Study(SPACE, strategy=et.EvolutionarySearch(**settings))
+    quiet_optimize(whole, objective, max_trials=50)
+
+    url = f"sqlite:///{tmp_path / 'evo.db'}"
+    first = et.Study(SPACE, strategy=et.EvolutionarySearch(**settings), storage=url, name="evo")
+    quiet_optimize(first, objective, max_trials=23)  # stops in the middle of generation 2
+    resumed = et.Study.load("evo", url)  # a new object, strategy rebuilt from storage alone
+    assert resumed.strategy == et.EvolutionarySearch(**settings)
+    quiet_optimize(resumed, objective, max_trials=50)
+    assert signature(resumed.trials) == signature(whole.trials)
+
+
+def test_a_resumed_study_keeps_its_population_size_under_a_new_budget():
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0))
+    quiet_optimize(study, objective, max_trials=30)  # population of 30 // 5 = 6
+    quiet_optimize(study, objective, max_trials=80)  # 80 // 5 would be 16
+    assert sum(t.origin == "initial" for t in study.trials) == 6
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_selection_follows_the_direction_and_the_metric(direction):
+    """The study optimizes 'score'; 'other' pulls the opposite way and must be ignored."""
+    space = {"x": et.Float(0.0, 1.0), "y": et.Float(0.0, 1.0)}
+
+    def metrics(params: dict) -> dict:
+        score = (params["x"] - 0.8) ** 2 + (params["y"] - 0.3) ** 2
+        return {"other": -score, "score": score if direction == "minimize" else -score}
+
+    study = et.Study(space, direction=direction, metric="score", strategy=et.EvolutionarySearch(seed=3))
+    quiet_optimize(study, metrics, max_trials=60)
+    best = study.best.params
+    assert abs(best["x"] - 0.8) < 0.05 and abs(best["y"] - 0.3) < 0.05
+    children = [t for t in study.trials if t.parents]
+    late = children[-20:]
+    # Parents are good trials: most late parents are among the best fifth of the study.
+    losses = sorted(study.history.loss(t) for t in study.trials if t.state is et.TrialState.COMPLETE)
+    cutoff = losses[len(losses) // 5]
+    good = [p for t in late for p in t.parents if study.history.loss(study.trials[p]) <= cutoff]
+    assert len(good) >= 0.7 * sum(len(t.parents) for t in late)
+
+
+def test_added_and_enqueued_trials_join_the_population():
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=6))
+    guess = {"lr": 10 ** -2.5, "dropout": 0.2, "depth": 7, "act": "relu"}  # a user's good guesses
+    added = study.add(guess, objective(guess))
+    queued = study.enqueue({**guess, "depth": 6})  # the optimum itself
+    quiet_optimize(study, objective, max_trials=40)
+    trials = study.trials
+    assert trials[queued.number].origin == "manual" and trials[queued.number].state is et.TrialState.COMPLETE
+    assert sum(t.origin == "initial" for t in trials) == 4  # the two guesses take two of six places
+    parents = [p for t in trials for p in t.parents]
+    assert added.number in parents and queued.number in parents
+
+
+def test_proposal_needs_only_space_history_number_and_seed():
+    """Two strategy objects, one with cached state from earlier calls, propose the same."""
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=9))
+    quiet_optimize(study, objective, max_trials=30)
+    fresh = et.EvolutionarySearch(seed=9)
+    history = History(study.space, study.direction, budget=30)
+    for trial in study.trials:
+        history._record(trial)
+    assert fresh.propose(study.space, history, 30) == study.strategy.propose(study.space, study.history, 30)

@@ -1,0 +1,165 @@
+"""GridSearch: size, row-major order, shuffle, float points, skipping known cells, exhaustion."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+import evotune as et
+from evotune.strategies import History, strategy_from_config
+
+SPACE = {"act": et.Categorical(["relu", "tanh"]), "depth": et.Int(1, 3), "dropout": et.Float(0.0, 0.2, step=0.1)}
+
+
+@pytest.fixture
+def evotune_log(caplog):
+    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
+    logger = logging.getLogger("evotune")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def run_grid(strategy: et.GridSearch, space=SPACE, **options) -> et.Study:
+    study = et.Study(space, strategy=strategy)
+    study.optimize(lambda p: 0.0, **options)
+    return study
+
+
+def test_size_is_the_product_of_the_axes():
+    assert et.GridSearch().size(SPACE) == 2 * 3 * 3
+    assert et.GridSearch(points=4).size({"lr": et.Float(1e-4, 1e-1, log=True), "n": et.Int(0, 20, step=5)}) == 20
+    assert et.GridSearch().size(et.Space(SPACE)) == 18
+
+
+def test_row_major_order_last_parameter_fastest():
+    study = run_grid(et.GridSearch())
+    cells = [t.params for t in study.trials]
+    assert len(cells) == 18
+    assert cells[:4] == [
+        {"act": "relu", "depth": 1, "dropout": 0.0},
+        {"act": "relu", "depth": 1, "dropout": 0.1},
+        {"act": "relu", "depth": 1, "dropout": 0.2},
+        {"act": "relu", "depth": 2, "dropout": 0.0},
+    ]
+    assert cells[9] == {"act": "tanh", "depth": 1, "dropout": 0.0}
+    assert cells[-1] == {"act": "tanh", "depth": 3, "dropout": 0.2}
+    assert all(t.origin == "grid" for t in study.trials)
+
+
+def test_exhausted_grid_stops_and_says_so():
+    study = run_grid(et.GridSearch(), max_trials=100)
+    assert len(study.trials) == 18
+    assert study.stop_reason == "strategy exhausted"
+    assert len({tuple(t.params.values()) for t in study.trials}) == 18
+    with pytest.raises(et.TrialStateError, match="exhausted"):
+        study.ask()
+    study.optimize(lambda p: 0.0)  # nothing left: returns at once
+    assert len(study.trials) == 18 and study.stop_reason == "strategy exhausted"
+
+
+def test_shuffle_is_a_seeded_permutation():
+    orders = [[tuple(t.params.values()) for t in run_grid(et.GridSearch(shuffle=True, seed=s)).trials]
+              for s in (1, 1, 2)]
+    row_major = [tuple(t.params.values()) for t in run_grid(et.GridSearch()).trials]
+    assert orders[0] == orders[1]  # same seed, same order
+    assert orders[0] != orders[2]  # another seed, another order
+    assert orders[0] != row_major
+    assert sorted(orders[0]) == sorted(row_major)  # every cell exactly once
+
+
+def test_float_without_step_uses_points_log_spaced_for_log():
+    space = {"lr": et.Float(1e-4, 1e-1, log=True), "x": et.Float(0.0, 1.0)}
+    study = run_grid(et.GridSearch(points=4), space)
+    assert len(study.trials) == 16
+    assert sorted({t.params["lr"] for t in study.trials}) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
+    assert sorted({t.params["x"] for t in study.trials}) == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+
+
+def test_float_without_step_and_no_points_is_a_clear_error_and_writes_nothing():
+    space = {"depth": et.Int(1, 3), "lr": et.Float(1e-4, 1e-1, log=True)}
+    with pytest.raises(et.SpaceError) as caught:
+        et.GridSearch().size(space)
+    message = str(caught.value)
+    assert "'lr'" in message and "step=" in message and "GridSearch(points=N)" in message
+    study = et.Study(space, strategy=et.GridSearch())
+    with pytest.raises(et.SpaceError, match="'lr'"):
+        study.optimize(lambda p: 0.0)
+    with pytest.raises(et.SpaceError, match="'lr'"):
+        study.ask()
+    assert study.trials == []
+
+
+def test_enqueued_and_added_cells_are_not_repeated():
+    study = et.Study(SPACE, strategy=et.GridSearch())
+    study.enqueue({"act": "tanh", "depth": 2, "dropout": 0.1})
+    study.add({"act": "relu", "depth": 1, "dropout": 0.0}, 1.0)
+    assert study.enqueue({"act": "relu", "depth": 1, "dropout": 0.0}) is None  # already added
+    study.optimize(lambda p: 0.0)
+    trials = study.trials
+    assert len(trials) == 18
+    assert len({tuple(t.params.values()) for t in trials}) == 18
+    assert trials[0].origin == "manual" and trials[1].origin == "manual"
+    assert trials[0].params == {"act": "tanh", "depth": 2, "dropout": 0.1}
+    assert trials[2].params == {"act": "relu", "depth": 1, "dropout": 0.1}  # first grid cell not yet done
+
+
+def test_max_trials_then_continue_skips_done_cells(storage):
+    study = et.Study(SPACE, strategy=et.GridSearch(), storage=storage, name="g")
+    study.optimize(lambda p: 0.0, max_trials=7)
+    assert study.stop_reason == "max_trials reached" and len(study.trials) == 7
+    again = et.Study(SPACE, strategy=et.GridSearch(), storage=storage, name="g")
+    again.optimize(lambda p: 0.0)
+    trials = again.trials
+    assert len(trials) == 18 and again.stop_reason == "strategy exhausted"
+    assert len({tuple(t.params.values()) for t in trials}) == 18
+    assert [t.params for t in trials] == [t.params for t in run_grid(et.GridSearch()).trials]
+
+
+def test_failed_cells_are_not_retried():
+    study = et.Study(SPACE, strategy=et.GridSearch())
+    study.optimize(lambda p: 1 / 0 if p["depth"] == 2 else 0.0)
+    assert len(study.trials) == 18
+    assert sum(t.state is et.TrialState.FAILED for t in study.trials) == 6
+
+
+def test_propose_sees_only_the_history():
+    space = et.Space({"x": et.Int(0, 2)})
+    history = History(space)
+    grid = et.GridSearch()
+    proposal = grid.propose(space, history, 0)
+    assert proposal.params == {"x": 0} and proposal.origin == "grid"
+    history._record(et.Trial(0, {"x": 0}, et.TrialState.COMPLETE, value=1.0))
+    history._record(et.Trial(1, {"x": 1}, et.TrialState.RUNNING))
+    assert grid.propose(space, history, 2).params == {"x": 2}
+    history._record(et.Trial(2, {"x": 2}, et.TrialState.RUNNING))
+    assert grid.propose(space, history, 3) is None
+
+
+def test_optimize_logs_the_grid_size(evotune_log):
+    run_grid(et.GridSearch(), max_trials=5)
+    messages = [r.getMessage() for r in evotune_log.records]
+    assert any("grid of 18 cells" in m for m in messages), messages
+
+
+def test_optimize_estimates_the_total_time_after_the_first_trials(evotune_log):
+    study = et.Study(SPACE, strategy=et.GridSearch())
+    study.optimize(lambda p: time.sleep(0.01) or 0.0, max_trials=6)
+    messages = [r.getMessage() for r in evotune_log.records]
+    estimates = [m for m in messages if "cells left" in m]
+    assert len(estimates) == 1, messages
+    assert "15 cells left" in estimates[0] and " s per trial" in estimates[0]
+
+
+def test_settings_round_trip_and_bad_settings():
+    grid = et.GridSearch(points=5, shuffle=True, seed=3)
+    assert grid.to_config() == {"type": "grid", "seed": 3, "points": 5, "shuffle": True}
+    assert strategy_from_config(grid.to_config()) == grid
+    with pytest.raises(et.ConfigError, match=r"points must be an integer >= 2 or None, got 1"):
+        et.GridSearch(points=1)
+    with pytest.raises(et.ConfigError, match=r"shuffle must be True or False, got 'yes'"):
+        et.GridSearch(shuffle="yes")
+    with pytest.raises(et.ConfigError, match=r"seed must be an integer >= 0 or None, got -1"):
+        et.GridSearch(seed=-1)
