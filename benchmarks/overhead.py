@@ -118,11 +118,11 @@ def overhead_table(sizes: list[int], repeats: int, include_slow: bool) -> list[t
     for n in sizes:
         for kind in kinds:
             for storage in ("memory", "sqlite"):
-                def run(folder: str, marginal: bool, kind=kind, storage=storage) -> float:
+                def run(folder: str, marginal: bool, kind=kind, storage=storage, n=n) -> float:
                     url = None if storage == "memory" else f"sqlite:///{folder}/evotune.db"
                     return evotune_run(kind, url, n, marginal)
-                mean = _median(lambda f: run(f, False), repeats)
-                last = _median(lambda f: run(f, True), repeats)
+                mean = _median(lambda f, run=run: run(f, False), repeats)
+                last = _median(lambda f, run=run: run(f, True), repeats)
                 rows.append((f"evotune {kind}", storage, n, mean, last))
                 print(f"  evotune {kind:9s} {storage:7s} n={n}: {mean * 1e3:.3f} / {last * 1e3:.3f} ms", flush=True)
         if not has_optuna:
@@ -132,8 +132,9 @@ def overhead_table(sizes: list[int], repeats: int, include_slow: bool) -> list[t
                 slow = storage == "sqlite" or (sampler == "tpe" and n > 1000)
                 mean = float("nan")
                 if not slow or include_slow:
-                    mean = _median(lambda f: optuna_run(sampler, storage, n, False, f), repeats)
-                last = _median(lambda f: optuna_run(sampler, storage, n, True, f), max(1, repeats // 2))
+                    mean = _median(lambda f, s=sampler, b=storage, n=n: optuna_run(s, b, n, False, f), repeats)
+                last = _median(lambda f, s=sampler, b=storage, n=n: optuna_run(s, b, n, True, f),
+                               max(1, repeats // 2))
                 rows.append((f"optuna {sampler}", storage, n, mean, last))
                 print(f"  optuna {sampler:10s} {storage:7s} n={n}: {mean * 1e3:.3f} / {last * 1e3:.3f} ms", flush=True)
     return rows

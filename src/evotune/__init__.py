@@ -1,8 +1,17 @@
 """evotune: hyperparameter tuning by hand, grid, random and evolutionary search."""
 
 from evotune.exceptions import (
-    ConfigError, EvotuneError, ObjectiveError, ParamsError, ResultError, SchemaVersionError,
-    SpaceError, StorageError, StudyConflictError, StudyNotFoundError, TrialStateError,
+    ConfigError,
+    EvotuneError,
+    ObjectiveError,
+    ParamsError,
+    ResultError,
+    SchemaVersionError,
+    SpaceError,
+    StorageError,
+    StudyConflictError,
+    StudyNotFoundError,
+    TrialStateError,
 )
 from evotune.space import Categorical, Float, Int, Space
 from evotune.strategies import EvolutionarySearch, GridSearch, ManualSearch, RandomSearch, Strategy

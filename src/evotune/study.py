@@ -7,21 +7,31 @@ import json
 import logging
 import math
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from evotune.exceptions import (
-    ConfigError, ParamsError, ResultError, StudyConflictError, TrialStateError,
+    ConfigError,
+    ParamsError,
+    ResultError,
+    StudyConflictError,
+    TrialStateError,
 )
-from evotune.export import rows_to_csv, trial_rows
 from evotune.execution.loop import run_optimization
+from evotune.export import rows_to_csv, trial_rows
 from evotune.results import parse_result
-from evotune.space import Distribution, Params, Space
+from evotune.space import Distribution, Space
 from evotune.storage import Storage, StudySummary, open_storage
 from evotune.storage.base import DuplicateTrialError
-from evotune.strategies import WAIT, GridSearch, History, ManualSearch, Strategy, default_strategy, strategy_from_config
+from evotune.strategies import (
+    WAIT,
+    GridSearch,
+    History,
+    Strategy,
+    default_strategy,
+    strategy_from_config,
+)
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")

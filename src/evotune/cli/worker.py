@@ -1,1 +1,186 @@
-"""Placeholder: filled by the matching issue."""
+"""``evotune worker``: one more worker on a study shared through a database.
+
+Start the same command on as many machines (or terminals) as you like; they share the study
+through its storage (PostgreSQL across machines, SQLite on one machine): trial numbers are
+unique, ``--max-trials`` is a budget for all workers together, and a worker that dies has
+its trial marked FAILED ("worker lost") by the others after the grace period, then retried.
+
+The objective comes from one of:
+
+* ``--objective module:function``: a Python function ``function(params) -> value or dict``,
+  imported from ``module`` (a module on the path or in the current folder, or a file
+  ``path/to/train.py``). The study must exist already (created from Python, or by
+  ``evotune run``): its space, direction and strategy come from the storage.
+* ``--config tune.toml``: the command of the file's ``[run]`` table, as ``evotune run``
+  runs it; the study is created when it does not exist yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evotune.cli.main import load_study, main
+from evotune.exceptions import ConfigError
+from evotune.execution.objective import worker_name
+from evotune.execution.pool import resolve_n_jobs
+from evotune.storage import DEFAULT_URL
+from evotune.study import Study
+from evotune.trial import Trial, TrialState
+
+#: Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
+def import_objective(spec: str) -> Callable[..., Any]:
+    """The callable named by ``module:function`` or ``path/to/file.py:function``.
+
+    A file's folder is put on ``sys.path`` and the file imported under its own name, so
+    worker processes (``--n-jobs``) import it the same way.
+
+    Raises:
+        ConfigError: For a malformed spec, a module that cannot be imported, a missing
+            attribute or one that is not callable.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"--objective must look like module:function or path/to/file.py:function, got {spec!r}")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        path = Path(module_name).resolve()
+        if not path.is_file():
+            raise ConfigError(f"--objective {spec!r}: file {str(path)!r} does not exist")
+        folder, module_name = str(path.parent), path.stem
+    else:
+        folder = str(Path.cwd())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+        raise ConfigError(f"--objective {spec!r}: cannot import {module_name!r}: {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"--objective {spec!r}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"--objective {spec!r}: {attribute!r} is not callable, got {target!r}")
+    return target
+
+
+def _study_and_objective(name: str | None, objective: str | None, config: str | None,
+                         storage: str | None) -> tuple[Study, Callable[..., Any], bool, str]:
+    """(study, objective, whether it runs commands, storage URL) from the command line."""
+    if (objective is None) == (config is None):
+        raise ConfigError("give the objective with exactly one of --objective module:function or --config tune.toml")
+    if objective is not None:
+        if name is None:
+            raise ConfigError("give the study NAME with --objective (or use --config tune.toml)")
+        url = storage or DEFAULT_URL
+        return load_study(name, url), import_objective(objective), False, url
+    from evotune.cli.command import CommandObjective
+    from evotune.cli.config import load_config
+
+    tune = load_config(config)  # type: ignore[arg-type]
+    assert tune.run is not None
+    if name is not None and name != tune.name:
+        raise ConfigError(f"study NAME {name!r} differs from the name in {config}: {tune.name!r}")
+    url = storage or tune.storage
+    study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
+                  storage=url, name=tune.name)
+    settings = tune.run
+    command = CommandObjective(settings.command, cwd=settings.cwd, env=settings.env, timeout=settings.timeout,
+                               metrics_file=settings.metrics_file, metric=study.metric)
+    return study, command, True, url
+
+
+def _trial_line(study: Study, trial: Trial) -> str:
+    if trial.state is TrialState.COMPLETE:
+        return f"trial {trial.number} {study.metric or 'value'}={trial.value:.6g}  {trial.params}"
+    reason = (trial.error or "").strip().splitlines()
+    return f"trial {trial.number} FAILED: {reason[0] if reason else ''}  {trial.params}"
+
+
+@main.command("worker")
+@click.argument("name", required=False)
+@click.option("--objective", "objective_spec", metavar="MODULE:FUNCTION",
+              help="Python objective: module:function or path/to/file.py:function.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False),
+              help="A tune.toml whose [run] command is the objective (as for `evotune run`).")
+@click.option("--storage", default=None, envvar="EVOTUNE_STORAGE", show_envvar=True,
+              help=f"Storage URL shared by the workers, e.g. postgresql://user@host/db (default: the config's, "
+                   f"then {DEFAULT_URL}).")
+@click.option("--max-trials", "-n", type=click.IntRange(min=1), help="Total trials of the study, all workers together.")
+@click.option("--n-jobs", "-j", type=int, default=1, show_default=True,
+              help="Trials this worker runs at once (-1: one per core).")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Start no new trial after this long.")
+@click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Times a trial whose worker died is run again.")
+@click.option("--heartbeat", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds between two signs of life of this worker's trials.")
+@click.option("--grace", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Silence after which another worker's trial counts as lost (default: 6 heartbeats, >= 60 s).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+@click.option("--quiet", "-q", is_flag=True, help="No line per finished trial.")
+@click.pass_context
+def worker_command(ctx: click.Context, name: str | None, objective_spec: str | None, config: str | None,
+                   storage: str | None, max_trials: int | None, n_jobs: int, time_budget: float | None,
+                   retries: int, heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
+    """Run trials of study NAME as one of many workers sharing its storage.
+
+    Start it on each machine; stop it with Ctrl-C (its running trials are marked FAILED,
+    "interrupted") or let it stop at --max-trials, when the strategy is exhausted, or after
+    --time-budget.
+
+    \b
+    Examples:
+      evotune worker mlp --objective train:objective --storage postgresql://tuner@db/studies -n 500
+      evotune worker mlp --objective ./train.py:objective -j 4
+      evotune worker --config tune.toml --storage postgresql://tuner@db/studies
+    """
+    study, objective, commands, url = _study_and_objective(name, objective_spec, config, storage)
+    me = worker_name()
+    executor = None
+    if commands and resolve_n_jobs(n_jobs) > 1:  # a command runs in its own process: threads are enough
+        executor = ThreadPoolExecutor(resolve_n_jobs(n_jobs), thread_name_prefix="evotune-trial")
+        n_jobs = 1
+    before = len(study.trials)
+    click.echo(f"worker {me} on study {study.name!r} in {url}: {before} trials so far"
+               + (f", budget {max_trials}" if max_trials else ""), err=True)
+    ran: list[Trial] = []
+    callbacks: list[Callable[[Study, Trial], Any]] = [lambda _study, trial: ran.append(trial)]
+    if not quiet:
+        callbacks.append(lambda _study, trial: click.echo(_trial_line(study, trial), err=True))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        study.optimize(objective, max_trials=max_trials, timeout=time_budget, n_jobs=n_jobs, executor=executor,
+                       show_progress=progress, callbacks=callbacks, retries=retries,
+                       heartbeat_interval=heartbeat, grace_period=grace)
+    except KeyboardInterrupt:
+        click.echo(f"worker {me} interrupted: its running trials are marked FAILED (interrupted)", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    complete = sum(t.state is TrialState.COMPLETE for t in ran)
+    click.echo(f"worker {me}: ran {len(ran)} trials ({complete} complete, {len(ran) - complete} failed); "
+               f"study {study.name!r} has {len(study.trials)} trials; stopped: {study.stop_reason}")
+    best = study.best
+    if best is not None:
+        click.echo(f"best: trial {best.number}, {study.metric or 'value'} = {best.value:.6g}: {best.params}")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -88,8 +88,10 @@ def table_rows(columns: Sequence[Column], trials: Sequence[Trial]) -> list[list[
         for column in columns:
             group, _, name = column.id.partition(":")
             if group == "param":
-                raw = trial.params.get(name)
-                row.append(choice_label(raw) if column.kind == "text" and raw is not None else _finite(raw))
+                if column.kind == "text":  # a choice; None is a valid one, shown as "null"
+                    row.append(choice_label(trial.params[name]) if name in trial.params else None)
+                else:
+                    row.append(_finite(trial.params.get(name)))
             elif group == "metric":
                 row.append(_finite(trial.metrics.get(name)))
             elif column.id == "state":

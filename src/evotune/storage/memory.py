@@ -9,7 +9,11 @@ from typing import Any
 
 from evotune.exceptions import StudyNotFoundError, TrialStateError
 from evotune.storage.base import (
-    DuplicateTrialError, Storage, StudyRecord, StudySummary, utcnow,
+    DuplicateTrialError,
+    Storage,
+    StudyRecord,
+    StudySummary,
+    utcnow,
 )
 from evotune.trial import Trial, TrialState
 

@@ -24,7 +24,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from evotune.exceptions import SchemaVersionError, StorageError, StudyNotFoundError, TrialStateError
 from evotune.storage.base import (
-    SCHEMA_VERSION, DuplicateTrialError, Storage, StudyRecord, StudySummary,
+    SCHEMA_VERSION,
+    DuplicateTrialError,
+    Storage,
+    StudyRecord,
+    StudySummary,
 )
 from evotune.trial import Trial, TrialState
 

@@ -1,0 +1,71 @@
+"""``evotune plot NAME KIND -o FILE``."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from evotune.cli import main
+from evotune.storage import SQLStorage
+
+from .studies import evolution_study, random_study
+
+pytest.importorskip("plotly")
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'plots.db'}"
+    random_study(40, storage=url, name="mixed")
+    storage = SQLStorage(url)
+    evolution_study(storage, name="evo")
+    storage.close()
+    return url
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("kind", ["history", "parallel", "slice", "contour", "importance"])
+def test_each_kind_writes_an_html_file(url, tmp_path, kind):
+    out = tmp_path / f"{kind}.html"
+    result = run("plot", "mixed", kind, "-o", out, "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    assert out.stat().st_size > 1_000_000
+
+
+def test_lineage_and_chosen_contour_params(url, tmp_path):
+    assert run("plot", "evo", "lineage", "-o", tmp_path / "l.html", "--storage", url).exit_code == 0
+    result = run("plot", "mixed", "contour", "--params", "noise,act", "-o", tmp_path / "c.html", "--storage", url)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mixed", "pie"], "Invalid value for '{history|parallel|slice|contour|importance|lineage}'"),
+    (["nope", "history"], "no study named 'nope'"),
+    (["mixed", "lineage"], "lineage needs trials with a generation or parents"),
+    (["mixed", "contour", "--params", "lr"], "a contour needs exactly two params, got ['lr']"),
+    (["mixed", "slice", "--params", "lr,width"], "got 'width'"),
+    (["mixed", "history", "--metric", "loss"], "metric must be one of ['value'], got 'loss'"),
+])
+def test_bad_input_exits_2_with_the_reason(url, tmp_path, args, message):
+    result = run("plot", *args, "-o", tmp_path / "out.html", "--storage", url)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_a_bad_output_file(url, tmp_path):
+    result = run("plot", "mixed", "history", "-o", tmp_path / "out.txt", "--storage", url)
+    assert result.exit_code == 2 and "must end in .html" in result.output
+    result = run("plot", "mixed", "history", "-o", tmp_path / "missing" / "out.html", "--storage", url)
+    assert result.exit_code == 1 and "could not write" in result.output
+
+
+def test_a_missing_database_is_not_created(tmp_path):
+    target = tmp_path / "none.db"
+    result = run("plot", "mixed", "history", "-o", tmp_path / "h.html", "--storage", f"sqlite:///{target}")
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not target.exists()
