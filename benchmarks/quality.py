@@ -3,7 +3,7 @@
 One command runs the default subset (the synthetic functions and the fast Bayesmark tasks, five
 seeds, budgets 50 and 100) and prints the tables::
 
-    python benchmarks/quality.py              # default subset, a few minutes on 2 cores
+    python benchmarks/quality.py              # default subset (7 synthetic + 4 Bayesmark tasks)
     python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
     python benchmarks/quality.py --methods evolution,random --seeds 3
 
@@ -60,6 +60,9 @@ METHODS = (
     "ngopt", "gasearchcv",
 )
 RANDOM_METHODS = ("random", "optuna-random")
+#: Bayesmark tasks of the default run: one per model kind (integer, log-scale, logit-scale
+#: parameters) and a regression, cheap enough for a run of a few minutes.
+DEFAULT_BAYESMARK = ("knn-wine", "svm-iris", "dt-wine", "dt-diabetes")
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 
 
@@ -298,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     tasks = task_module.all_tasks(args.full)
+    if not args.full:
+        tasks = [t for t in tasks if t.family != "bayesmark" or t.name in DEFAULT_BAYESMARK]
     if args.tasks:
         wanted = set(args.tasks.split(","))
         tasks = [t for t in tasks if t.name in wanted]

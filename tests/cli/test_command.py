@@ -195,3 +195,10 @@ def test_worker_processes_run_the_command(script, tmp_path):
     study.optimize(CommandObjective([PY, "train.py"], cwd=tmp_path, metric="score"), n_jobs=2)
     assert sorted(t.value for t in study.trials) == [0.0, 1.0, 2.0, 3.0]
     assert all(t.attrs["exit_code"] == 0 and t.attrs["command"] == [PY, "train.py"] for t in study.trials)
+
+
+def test_a_command_killed_by_a_signal_says_so(script):
+    script("train.py", "import os, signal; print('x=1', flush=True); os.kill(os.getpid(), signal.SIGKILL)\n")
+    report = run(CommandObjective([PY, "train.py"]), {})
+    assert report.error == "the command was killed by SIGKILL (out of memory?)"
+    assert report.attrs["exit_code"] == -9

@@ -14,8 +14,16 @@ import pytest
 import evotune as et
 from evotune.exceptions import ConfigError
 from evotune.plot import (
-    PLOT_KINDS, contour_params, plot, plot_contour, plot_history, plot_importance, plot_lineage, plot_parallel,
-    plot_slice, save_figure,
+    PLOT_KINDS,
+    contour_params,
+    plot,
+    plot_contour,
+    plot_history,
+    plot_importance,
+    plot_lineage,
+    plot_parallel,
+    plot_slice,
+    save_figure,
 )
 from evotune.plot.figures import color_range
 from evotune.storage import MemoryStorage

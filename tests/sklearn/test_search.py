@@ -188,10 +188,18 @@ def test_sub_spaces_pass_only_active_parameters(classification):
 
 def test_sub_spaces_exhaust_a_small_discrete_space(classification):
     X, y = classification
-    search = TuneSearchCV(SVC(), [{"kernel": ["linear"], "C": [0.1, 1.0]}, {"kernel": ["rbf"], "C": [1.0]}],
-                          n_trials=20, cv=2, random_state=0).fit(X, y)
-    assert len(search.cv_results_["params"]) == 3
+    search = TuneSearchCV(SVC(), [{"kernel": ["linear"], "C": [0.1, 1.0]}, {"kernel": ["rbf"], "C": [1.0, 10.0]}],
+                          n_trials=20, cv=2, random_state=0, batch_size=3).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
     assert search.stop_reason_ == "strategy exhausted"
+    trials = search.study_.trials
+    assert all(t.state.finished for t in trials)
+    # Proposals differing only in the inactive "C" of the other sub-space are told the result
+    # of the candidate they repeat, without another fit.
+    repeats = [t for t in trials if "duplicate_of" in t.attrs]
+    assert len(repeats) == len(trials) - 4 > 0
+    for trial in repeats:
+        assert trial.value == trials[trial.attrs["duplicate_of"]].value
 
 
 def test_failed_fits_follow_error_score():
@@ -221,10 +229,11 @@ def test_failed_fits_follow_error_score():
 def test_stopping_criteria(classification):
     X, y = make_regression(n_samples=30, n_features=2, random_state=0)
     space = {"alpha": et.Float(0.0, 1.0)}
-    flat = TuneSearchCV(Quadratic(best=5.0), {"alpha": et.Float(0.0, 1e-9)}, n_trials=40, cv=2,
+    # fail_above=100..200 never triggers: every candidate scores the same.
+    flat = TuneSearchCV(Quadratic(), {"fail_above": et.Float(100.0, 200.0)}, n_trials=40, cv=2,
                         patience=3, random_state=0).fit(X, y)
     assert flat.stop_reason_ == "patience exhausted"
-    assert len(flat.cv_results_["params"]) <= 1 + 3 + 2  # first candidate, patience, a little slack
+    assert len(flat.cv_results_["params"]) == 1 + 3  # the first sets the best, three fail to beat it
 
     reached = TuneSearchCV(Quadratic(), space, n_trials=200, cv=2, target=-0.01, random_state=0).fit(X, y)
     assert reached.stop_reason_ == "target reached" and reached.best_score_ >= -0.01
@@ -259,11 +268,15 @@ def test_random_state_makes_the_search_reproducible_without_touching_the_strateg
     assert strategy.to_config() == config and runs[0].strategy is strategy
 
 
-def test_parallel_batches_fill_the_workers(classification):
+def test_parallel_batches_fill_the_workers(classification, capsys):
     X, y = classification
     search = TuneSearchCV(LogisticRegression(), {"C": et.Float(1e-3, 1e2, log=True)}, n_trials=5, cv=5,
-                          n_jobs=2, random_state=0).fit(X, y)
+                          n_jobs=2, random_state=0, verbose=1).fit(X, y)
     assert len(search.cv_results_["params"]) == 5
+    # 2 workers, 5 folds: two candidates per call keep both workers busy (10 fits).
+    printed = capsys.readouterr().out
+    assert printed.count("Fitting 5 folds for each of 2 candidates") == 2
+    assert printed.count("Fitting 5 folds for each of 1 candidates") == 1
     serial = TuneSearchCV(LogisticRegression(), {"C": et.Float(1e-3, 1e2, log=True)}, n_trials=5, cv=5,
                           random_state=0).fit(X, y)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"])

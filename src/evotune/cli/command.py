@@ -155,7 +155,7 @@ class CommandObjective:
         stderr_tail, _ = _scan(err_path, parse=False)
         attrs["stdout_tail"], attrs["stderr_tail"] = stdout_tail, stderr_tail
         if reason is None and process.returncode != 0:
-            reason = f"the command exited with code {process.returncode}"
+            reason = _exit_reason(process.returncode)
         if reason is None and metrics_path is not None:
             if not metrics_path.is_file():
                 reason = f"the command wrote no metrics file {metrics_path}"
@@ -264,6 +264,16 @@ def _read_metrics_file(path: Path) -> dict[str, float]:
 def _numbers(data: Mapping[str, Any]) -> dict[str, float]:
     """The numeric entries of a JSON object (text, lists and booleans are not metrics)."""
     return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:  # killed by a signal: SIGKILL is often the out-of-memory killer
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the command was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    return f"the command exited with code {code}"
 
 
 def _with_tail(reason: str, stderr_tail: str) -> str:

@@ -245,7 +245,11 @@ def grid_size_command(config: str, points: int | None, storage: str | None) -> N
     opened = open_existing(url)
     if opened is None or tune.name not in {s.name for s in opened.list_studies()}:
         return
-    trials = Study.load(tune.name, opened).trials
+    study = Study.load(tune.name, opened)
+    if study.space != tune.space:
+        click.echo(f"study {tune.name!r} in {url} has another space; no time estimate")
+        return
+    trials = study.trials
     durations = [t.duration for t in trials if t.state is TrialState.COMPLETE and t.duration is not None]
     if not durations:
         return
@@ -254,7 +258,8 @@ def grid_size_command(config: str, points: int | None, storage: str | None) -> N
     done = {tune.space.key(t.params) for t in trials
             if all(dist.key(t.params[n]) in keys for (n, dist), keys in zip(tune.space.items(), allowed, strict=True))}
     left = size - len(done)
-    jobs = tune.run.n_jobs if tune.run is not None and tune.run.n_jobs > 0 else 1
+    jobs = tune.run.n_jobs if tune.run is not None else 1
+    jobs = (os.cpu_count() or 1) if jobs == -1 else jobs
     click.echo(f"study {tune.name!r}: {len(trials)} trials, median duration {duration_text(median)}")
     click.echo(f"estimated total: {duration_text(median * size / jobs)} for all {size} points; "
                f"{left} points left: {duration_text(median * left / jobs)}"

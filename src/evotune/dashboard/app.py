@@ -32,15 +32,18 @@ from starlette.routing import Route
 from evotune.dashboard.reader import CachedStudy, StudyReader
 from evotune.dashboard.table import MAX_PAGE, page, select_rows, table_columns, table_rows
 from evotune.exceptions import ConfigError, EvotuneError, StudyNotFoundError
-from evotune.plot import PLOT_KINDS, has_lineage, plot
+from evotune.plot import PLOT_KINDS, has_lineage, plot, plot_history
 from evotune.storage import Storage
 from evotune.trial import TrialState
 
 #: Host names a dashboard bound to a loopback address answers to.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-#: Completed trials drawn per point-per-trial plot in the browser; more are thinned evenly.
-PLOT_POINT_LIMIT = 5000
+#: Points a plot sends to the browser (SVG slows down past a few thousand); see _figure_json.
+PLOT_POINT_LIMIT = 3000
 
+#: No inline script may run, so markup slipped into the page could not execute anything.
+#: 'unsafe-eval' is there for plotly.js's WebGL traces (parallel coordinates), which compile
+#: their shaders' glue code at run time; the page's own script has no eval-like call.
 SECURITY_HEADERS = [
     (b"content-security-policy",
      b"default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -198,7 +201,7 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
 
     def api_study(request: Request) -> Response:
         cached = reader.study(_name(request))
-        return _json(reader.derived(("study", cached.record.study_id, cached.revision),
+        return _json(reader.derived(("study", cached.version),
                                     lambda: _study_summary(cached, poll_seconds)))
 
     def api_trials(request: Request) -> Response:
@@ -217,10 +220,10 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
         offset, limit = _int(request, "offset", 0), _int(request, "limit", 50)
         if limit < 1 or limit > MAX_PAGE:
             raise ConfigError(f"query parameter 'limit' must be in [1, {MAX_PAGE}], got {limit}")
-        columns, rows = reader.derived(("table", cached.record.study_id, cached.revision),
+        columns, rows = reader.derived(("table", cached.version),
                                        lambda: _table(cached))
         chosen = select_rows(columns, rows, filters, sort, order == "desc")
-        return _json({"revision": cached.revision, "columns": [c.to_dict() for c in columns],
+        return _json({"revision": _revision(cached), "columns": [c.to_dict() for c in columns],
                       "total": len(rows), "matched": len(chosen), "offset": offset,
                       "rows": page(chosen, offset, limit)})
 
@@ -239,7 +242,7 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
             raise ConfigError(f"query parameter 'kind' must be one of {list(PLOT_KINDS)}, got {kind!r}")
         raw_params = request.query_params.get("params") or ""
         params = tuple(p for p in raw_params.split(",") if p) or None
-        body = reader.derived(("plot", cached.record.study_id, cached.revision, kind, params),
+        body = reader.derived(("plot", cached.version, kind, params),
                               lambda: _figure_json(cached, kind, params))
         return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
 
@@ -252,6 +255,11 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
     app = Starlette(routes=routes)
     app.state.reader = reader
     return GuardMiddleware(app, allowed_hosts)
+
+
+def _revision(cached: CachedStudy) -> str:
+    """Changes whenever the study's trials do (an opaque string for the page to compare)."""
+    return "{}.{}".format(*cached.version)
 
 
 def _table(cached: CachedStudy) -> tuple[Any, Any]:
@@ -280,41 +288,50 @@ def _study_summary(cached: CachedStudy, poll_seconds: float) -> dict[str, Any]:
         "name": record.name, "direction": record.direction, "metric": record.metric,
         "strategy": strategy, "space": snapshot.space.to_dict(), "params": list(snapshot.space),
         "metrics": list(metrics), "created_at": _stamp(record.created_at),
-        "last_activity": _stamp(max(stamps)) if stamps else None, "revision": cached.revision,
+        "last_activity": _stamp(max(stamps)) if stamps else None, "revision": _revision(cached),
         "counts": {"total": len(trials), **{k.lower(): v for k, v in counts.items()}},
         "best": best, "has_lineage": has_lineage(trials), "plot_kinds": list(PLOT_KINDS),
         "poll_seconds": poll_seconds,
     }
 
 
-def _thinned(cached: CachedStudy) -> Any:
-    """The study with at most ``PLOT_POINT_LIMIT`` complete trials, the best ones always kept."""
+def _thinned(cached: CachedStudy, limit: int) -> Any:
+    """The study with at most ``limit`` complete trials: the best fifth, the others evenly spaced."""
     snapshot = cached.snapshot()
     complete = [t for t in snapshot.trials if t.state is TrialState.COMPLETE]
-    if len(complete) <= PLOT_POINT_LIMIT:
+    if len(complete) <= limit:
         return snapshot
     sign = 1.0 if snapshot.direction == "minimize" else -1.0
     ranked = sorted(complete, key=lambda t: sign * (t.value if t.value is not None else float("inf")))
-    keep = {t.number for t in ranked[: PLOT_POINT_LIMIT // 5]}  # the best fifth, always
-    stride = len(complete) / (PLOT_POINT_LIMIT - len(keep))
-    keep.update(complete[int(i * stride)].number for i in range(PLOT_POINT_LIMIT - len(keep)))
+    keep = {t.number for t in ranked[: limit // 5]}
+    rest = [t for t in complete if t.number not in keep]
+    stride = len(rest) / (limit - len(keep))  # in trial order
+    keep.update(rest[int(i * stride)].number for i in range(limit - len(keep)))
     trials = [t for t in snapshot.trials if t.number in keep]
     return type(snapshot)(snapshot.name, snapshot.space, snapshot.direction, snapshot.metric, trials)
 
 
 def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None) -> str:
+    """A figure for the browser, with at most about ``PLOT_POINT_LIMIT`` points drawn.
+
+    History and lineage use every trial (the best-so-far line and the family tree need them
+    all; the history thins only its dots); importance uses every trial and draws a few bars.
+    Slices split the budget between their panels.
+    """
     try:
-        if kind in ("history", "lineage"):
-            fig = plot(cached.snapshot(), kind)  # every trial: the best-so-far line needs them all
-        elif kind == "importance":
+        if kind == "history":
+            fig = plot_history(cached.snapshot(), max_points=PLOT_POINT_LIMIT)
+        elif kind in ("lineage", "importance"):
             fig = plot(cached.snapshot(), kind, params=params)
         else:
-            thinned = _thinned(cached)
+            panels = len(params) if params and kind == "slice" else len(cached.space) if kind == "slice" else 1
+            limit = max(PLOT_POINT_LIMIT // panels, 1)
+            thinned = _thinned(cached, limit)
             fig = plot(thinned, kind, params=params)
             if len(thinned.trials) < len(cached.trials):
                 shown = sum(t.state is TrialState.COMPLETE for t in thinned.trials)
                 total = sum(t.state is TrialState.COMPLETE for t in cached.trials)
-                fig.update_layout(title_text=f"{fig.layout.title.text} ({shown} of {total} complete trials shown)")
+                fig.update_layout(title_text=f"{fig.layout.title.text} ({shown} of {total} complete trials drawn)")
     except ConfigError as error:
         return json.dumps({"error": str(error)})
     return fig.to_json()

@@ -8,6 +8,7 @@ storage are ever called.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -52,10 +53,20 @@ class CachedStudy:
     unfinished: set[int] = field(default_factory=set)
     revision: int = 0
     read_at: float = 0.0
+    #: Unique per cached study (a deleted and recreated study gets a new one): with the
+    #: revision, it keys whatever is derived from the trials.
+    token: int = field(default_factory=lambda: next(_tokens))
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (self.token, self.revision)
 
     def snapshot(self) -> StudySnapshot:
         return StudySnapshot(self.record.name, self.space, self.record.direction, self.record.metric,
                              list(self.trials))
+
+
+_tokens = itertools.count()
 
 
 def _outcome(trial: Trial) -> tuple[Any, ...]:
@@ -92,7 +103,8 @@ class StudyReader:
             if cached is not None and now - cached.read_at < self.fresh_seconds:
                 return cached
             record = self.storage.load_study(name)
-            if cached is None or cached.record.study_id != record.study_id:
+            if cached is None or (cached.record.study_id, cached.record.created_at) != (
+                    record.study_id, record.created_at):  # SQLite may reuse a deleted study's id
                 cached = CachedStudy(record, Space.from_dict(record.space))
                 self._studies[name] = cached
             self._refresh(cached)

@@ -2,8 +2,10 @@
 
 Starting a Python process and importing the objective's modules takes a good fraction of a
 second, so the pool outlives one ``optimize`` call: the next call with the same number of
-processes reuses the workers (and the objectives they already loaded). An idle pool shuts
-itself down after :data:`IDLE_SECONDS`; :func:`shutdown_pool` stops it at once.
+processes, the same ``sys.path`` and the same current folder reuses the workers (and the
+objectives they already loaded). An idle pool shuts itself down after :data:`IDLE_SECONDS`;
+:func:`shutdown_pool` stops it at once (do so after changing environment variables that
+the objective reads: running workers keep those of their start).
 
 Workers are started with the "spawn" method: a fresh interpreter is safe with the threads
 (heartbeat, database pools, Dask clients) of the process that runs the study, where "fork"
@@ -16,6 +18,7 @@ import concurrent.futures as cf
 import multiprocessing
 import numbers
 import os
+import sys
 import threading
 from typing import Any
 
@@ -27,6 +30,7 @@ IDLE_SECONDS = 300.0
 _lock = threading.Lock()
 _pool: cf.ProcessPoolExecutor | None = None
 _size = 0
+_started_in: tuple[tuple[str, ...], str] = ((), "")
 _users = 0
 _idle_timer: threading.Timer | None = None
 
@@ -58,16 +62,19 @@ def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
 
     Give it back with :func:`release_pool`.
     """
-    global _pool, _size, _users, _idle_timer
+    global _pool, _size, _users, _idle_timer, _started_in
+    # Workers import the objective's modules with the path and folder of their start: a pool
+    # started before sys.path or the current folder changed is replaced.
+    context = (tuple(sys.path), os.getcwd())
     with _lock:
         if _idle_timer is not None:
             _idle_timer.cancel()
             _idle_timer = None
-        if _pool is not None and _users == 0 and (_size != size or _broken(_pool)):
+        if _pool is not None and _users == 0 and (_size != size or _broken(_pool) or _started_in != context):
             _stop(_pool, kill=False)
             _pool = None
         if _pool is None:
-            _pool, _size = _new_pool(size), size
+            _pool, _size, _started_in = _new_pool(size), size, context
         elif _users > 0:  # busy with another optimize call (in another thread): a private pool
             return _new_pool(size)
         _users = 1

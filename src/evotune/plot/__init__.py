@@ -37,11 +37,16 @@ def _label(study: StudySnapshot, metric: str | None) -> str:
     return metric or study.metric or "value"
 
 
-def plot_history(study: Any, *, metric: str | None = None) -> Any:
-    """Every complete trial's value and the best so far, by trial number."""
+def plot_history(study: Any, *, metric: str | None = None, max_points: int | None = None) -> Any:
+    """Every complete trial's value and the best so far, by trial number.
+
+    Args:
+        max_points: Draw at most this many dots (every improvement, the rest evenly spaced);
+            the best-so-far line still follows every trial.
+    """
     snap = as_snapshot(study)
     data = history_data(snap.trials, snap.direction, metric)
-    return figures.history_figure(data, snap.name, _label(snap, metric))
+    return figures.history_figure(data, snap.name, _label(snap, metric), max_points)
 
 
 def plot_parallel(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:

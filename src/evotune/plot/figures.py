@@ -86,24 +86,47 @@ def _steps(numbers: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return numbers[keep], best[keep]
 
 
-def history_figure(data: dict[str, Any], title: str, value_label: str = "value") -> Any:
-    """Every complete trial's value (dots) and the best value so far (a step line)."""
+def thin(count: int, keep: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` of ``count`` items: those flagged in ``keep``, then others evenly spaced."""
+    if count <= limit:
+        return np.arange(count)
+    forced = np.flatnonzero(keep)[:limit]
+    others = np.setdiff1d(np.arange(count), forced)
+    room = limit - len(forced)
+    spaced = others[np.linspace(0, len(others) - 1, room).astype(int)] if room > 0 and len(others) else others[:0]
+    return np.union1d(forced, spaced)
+
+
+def history_figure(data: dict[str, Any], title: str, value_label: str = "value",
+                   max_points: int | None = None) -> Any:
+    """Every complete trial's value (dots) and the best value so far (a step line).
+
+    With ``max_points``, a longer history draws that many dots (every improvement, the rest
+    evenly spaced); the best-so-far line always follows every trial.
+    """
     go, _ = plotly_modules()
     label = safe(value_label)
     numbers = np.asarray(data["numbers"], dtype=np.int64)
+    values = np.asarray(data["values"], dtype=float)
+    best = np.asarray(data["best"], dtype=float)
+    shown = np.arange(len(numbers))
+    notes = [f"{len(data['failed'])} failed"] if data["failed"] else []
+    if max_points is not None and len(numbers) > max_points:
+        improved = np.r_[True, best[1:] != best[:-1]]
+        shown = thin(len(numbers), improved, max_points)
+        notes.append(f"{len(shown)} of {len(numbers)} complete trials drawn")
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=numbers, y=np.asarray(data["values"], dtype=float), mode="markers", name="trial",
-        marker={"size": 5, "color": "#7f9cc7", "opacity": 0.7}, customdata=numbers,
+        x=numbers[shown], y=values[shown], mode="markers", name="trial",
+        marker={"size": 5, "color": "#7f9cc7", "opacity": 0.7}, customdata=numbers[shown],
         hovertemplate=_trial_hover(),
     ))
-    step_x, step_y = _steps(numbers, np.asarray(data["best"], dtype=float))
+    step_x, step_y = _steps(numbers, best)
     fig.add_trace(go.Scatter(
         x=step_x, y=step_y, mode="lines", name="best so far", line={"color": "#d62728", "width": 2, "shape": "hv"},
         hovertemplate="best so far<br>%{y:.6g}<extra></extra>",
     ))
-    failed = len(data["failed"])
-    subtitle = f" ({failed} failed)" if failed else ""
+    subtitle = f" ({', '.join(notes)})" if notes else ""
     return _layout(fig, f"{title}: optimization history{subtitle}", xaxis_title="trial",
                    yaxis_title=label, legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
                                               "yanchor": "bottom"})

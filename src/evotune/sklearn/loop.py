@@ -136,6 +136,8 @@ class SearchLoop:
         self.live: list[Row] = []
         self.evaluated: dict[tuple[Any, ...], Trial] = {}
         self.batch_error: ValueError | None = None
+        #: Repeats of a candidate of the running batch, told with its result: (trial, its number).
+        self.deferred: list[tuple[Trial, int]] = []
         self.scorer_names = scorer_names(search.scoring)
         self.stop_reason: str | None = None
         self.best: float | None = None
@@ -232,9 +234,22 @@ class SearchLoop:
         self.study.stop_reason = self.stop_reason
         if all(row.made_here for row in self.live):
             self._rescore_best()
+        self._warn_non_finite()
         if self.search.verbose > 0:
             print(f"[{type(self.search).__name__}] stopped: {self.stop_reason}; "
                   f"{len(self.restored) + len(self.live)} candidates, best {self.metric} {self.best}")
+
+    def _warn_non_finite(self) -> None:
+        rows = [row for row in self.restored + self.live if row.shown and row.folds]
+        for part in ("test", "train"):
+            bad = sum(
+                not all(math.isfinite(v) for k, v in mean_scores(row.folds).items()
+                        if k.startswith("train_") == (part == "train"))
+                for row in rows
+            )
+            if bad:
+                warnings.warn(f"One or more of the {part} scores are non-finite: {bad} of {len(rows)} "
+                              f"candidates have a NaN or infinite mean {part} score", UserWarning, stacklevel=2)
 
     def _ask(self, size: int, start: float) -> list[tuple[Trial, Row]]:
         """Up to ``size`` new candidates; repeats of evaluated candidates are told, not refit."""
@@ -256,9 +271,11 @@ class SearchLoop:
                 poll = min(2 * poll, _MAX_POLL)
                 continue
             key = self.space.key(trial.params)
-            earlier = self.evaluated.get(key) or keys.get(key)
-            if earlier is not None:
-                self._tell_repeat(trial, earlier)
+            if key in self.evaluated or key in keys:
+                if key in self.evaluated:
+                    self._tell_repeat(trial, self.evaluated[key])
+                else:  # a repeat within this batch: told once the batch is scored
+                    self.deferred.append((trial, keys[key].number))
                 repeats += 1
                 if repeats >= MAX_REPEATS:
                     self.stop_reason = "strategy exhausted"
@@ -271,8 +288,6 @@ class SearchLoop:
 
     def _tell_repeat(self, trial: Trial, earlier: Trial) -> None:
         """Record a proposal of an already evaluated candidate with the earlier outcome."""
-        if not earlier.state.finished:  # in the same batch: settled once the batch is scored
-            earlier = self.study.history[earlier.number]
         attrs = {"duplicate_of": earlier.number}
         if earlier.state is TrialState.COMPLETE:
             self.study.tell(trial, dict(earlier.metrics), attrs=attrs)
@@ -308,12 +323,16 @@ class SearchLoop:
         for trial, row in batch:
             values.append(self._tell(trial, row))
             self.evaluated[self.space.key(trial.params)] = self.study.history[trial.number]
+        for trial, number in self.deferred:
+            self._tell_repeat(trial, self.study.history[number])
+        self.deferred.clear()
         return values
 
     def _fail(self, batch: list[tuple[Trial, Row]], error: BaseException) -> None:
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-        for trial, _ in batch:
+        for trial in [t for t, _ in batch] + [t for t, _ in self.deferred]:
             self.study.tell(trial, error=reason)
+        self.deferred.clear()
 
     def _tell(self, trial: Trial, row: Row) -> float | None:
         multimetric = isinstance(row.folds[0]["test_scores"], Mapping)
@@ -374,6 +393,8 @@ class SearchLoop:
         rows = [row for row in self.restored + self.live if row.shown and row.folds]
         folds = [fold for row in rows for fold in row.folds]
         fill_error_scores(folds, self.search.error_score)
-        results = base([row.params for row in rows], n_splits, folds, more_results)
+        with warnings.catch_warnings():  # said once, at the end of the search, not per batch
+            warnings.filterwarnings("ignore", "One or more of the", UserWarning)
+            results = base([row.params for row in rows], n_splits, folds, more_results)
         results.update(lineage_columns(rows, self.space.multiple))
         return results

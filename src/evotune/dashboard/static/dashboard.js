@@ -1,6 +1,6 @@
 // evotune dashboard: builds the pages from the JSON API.
 // Every piece of study data goes into the page through textContent or element properties,
-// never through innerHTML, so names and values are always shown as text.
+// never through HTML parsing, so names and values are always shown as text.
 "use strict";
 
 (function () {
@@ -113,7 +113,7 @@
     const name = new URLSearchParams(window.location.search).get("name") || "";
     const state = {
       revision: null, tableRevision: null, plotRevision: null, plotAt: 0, plotBusy: false,
-      kind: "history", columns: [], sort: "number", order: "desc", filters: {}, offset: 0,
+      plotCost: 0, kind: "history", columns: [], sort: "number", order: "desc", filters: {}, offset: 0,
       limit: 50, poll: 2, summary: null,
     };
     const api = function (path, extra) {
@@ -220,6 +220,7 @@
       }
       state.plotBusy = true;
       const revision = state.revision;
+      const started = Date.now();
       try {
         const extra = { kind: state.kind };
         if (params) extra.params = params;
@@ -236,6 +237,7 @@
         }
         state.plotRevision = revision;
         state.plotAt = Date.now();
+        state.plotCost = state.plotAt - started;
       } catch (error) {
         message.textContent = error.message;
         message.hidden = false;
@@ -373,8 +375,11 @@
         renderSummary(summary);
         renderTabs(summary);
         if (state.tableRevision !== summary.revision) await loadTable();
+        // Redraw a changed plot at most every two polls, and never spend more than a fifth
+        // of the time drawing (a big plot on a slow machine is redrawn less often).
         const stale = state.plotRevision !== summary.revision;
-        if (first || (stale && Date.now() - state.plotAt > 2 * state.poll * 1000)) await loadPlot();
+        const pause = Math.max(2 * state.poll * 1000, 5 * state.plotCost);
+        if (first || (stale && Date.now() - state.plotAt > pause)) await loadPlot();
         setStatus("");
         markLive();
       } catch (error) {

@@ -1,0 +1,126 @@
+"""End to end in headless Chromium: a real server, a real browser, a study that grows meanwhile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import evotune as et
+from evotune.storage import SQLStorage
+
+from ..plot.studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("EVOTUNE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("uvicorn")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[tuple[str, str]]:
+    """A dashboard on 127.0.0.1 (free port) over an SQLite file; yields (base URL, storage URL)."""
+    import uvicorn
+
+    from evotune.dashboard import create_app
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    storage = SQLStorage(url)
+    space = et.Space({"x": et.Float(-5.0, 5.0), HOSTILE_PARAM: et.Float(-5.0, 5.0)})
+    evolution_study(storage, name=HOSTILE_NAME, generations=3, population=4, space=space)
+    storage.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(url, poll_seconds=0.5)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_list_study_table_plot_and_live_update(browser, server, tmp_path):
+    base, url = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.set_default_timeout(20_000)
+
+    # the list of studies
+    page.goto(base + "/")
+    link = page.locator("#studies tbody tr a")
+    link.wait_for()
+    assert link.text_content() == HOSTILE_NAME  # shown as text, not markup
+    cells = page.locator("#studies tbody tr td").all_text_contents()
+    assert cells[1:7] == ["manual", "minimize", "", "12", "10", "2"]
+
+    # one study: its table and a rendered plot (an svg drawn by plotly)
+    link.click()
+    page.wait_for_url("**/study?name=*")
+    assert page.locator("#title").text_content() == HOSTILE_NAME
+    page.locator("#trials tbody tr").nth(11).wait_for()
+    assert page.locator("#trials tbody tr").count() == 12
+    headers = page.locator("#trials thead tr").first.locator("th").all_text_contents()
+    assert any(h.startswith(HOSTILE_PARAM) for h in headers)
+    page.locator("#plot svg.main-svg").first.wait_for()
+    assert page.locator("#plot-tabs button.active").text_content() == "lineage"
+    assert page.locator("#plot .scatterlayer .trace").count() >= 3
+    page.locator('#plot-tabs button[data-kind="history"]').click()
+    page.wait_for_function("document.querySelector('#plot .gtitle')"
+                           " && document.querySelector('#plot .gtitle').textContent.includes('optimization history')")
+
+    # the study grows while the page is open: the new trial's row appears by itself
+    study = et.Study.load(HOSTILE_NAME, url)
+    trial = study.storage.create_trial(study._record.study_id, {"x": 0.0, HOSTILE_PARAM: 0.0},
+                                       et.TrialState.RUNNING, generation=3, parents=(8,), origin="mutation")
+    page.locator(f'#trials tbody tr[data-number="{trial.number}"]').wait_for()
+    study.tell(trial, 0.125)
+    page.wait_for_function(
+        "document.querySelector('#best .best-head') &&"
+        f" document.querySelector('#best .best-head').textContent.startsWith('trial {trial.number}:')")
+    assert page.locator("#cards .card-value").first.text_content() == "13"
+
+    # sorting and filtering from the header
+    page.locator("#trials thead button.sort", has_text="value").click()
+    page.wait_for_function("document.querySelector('#trials tbody tr td:nth-child(3)').textContent === '0.125'")
+    page.locator('#trials thead input[aria-label="filter state"]').fill("fail")
+    page.wait_for_function("document.querySelectorAll('#trials tbody tr').length === 2")
+    assert page.locator("#matched").text_content() == "2 of 13 trials match"
+
+    # details of one trial
+    page.locator("#trials tbody tr").first.click()
+    page.locator("#detail-panel").wait_for()
+    assert '"error": "diverged"' in page.locator("#detail").text_content()
+
+    assert page.locator("img").count() == 0  # the hostile parameter name injected nothing
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    assert problems == []
+    page.close()

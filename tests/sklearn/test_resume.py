@@ -1,0 +1,123 @@
+"""A search stored with storage= and study_name= resumes without refitting what it evaluated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.linear_model import LogisticRegression
+
+import evotune as et
+from evotune.sklearn import EvolutionarySearchCV, TuneSearchCV
+from tests.sklearn.estimators import FITS, Quadratic
+
+SPACE = {"alpha": et.Float(0.0, 1.0)}
+
+
+@pytest.fixture
+def data():
+    return make_regression(n_samples=40, n_features=3, random_state=0)
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return f"sqlite:///{tmp_path / 'search.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_fits():
+    FITS.clear()
+
+
+def _search(storage, n_trials, estimator=None, **options):
+    return TuneSearchCV(estimator or Quadratic(), SPACE, n_trials=n_trials, cv=2, storage=storage,
+                        study_name="ridge", random_state=0, **options)
+
+
+def test_a_longer_budget_evaluates_only_the_new_candidates(data, storage):
+    X, y = data
+    first = _search(storage, 4).fit(X, y)
+    assert len(FITS) == 4 * 2 + 1  # four candidates on two folds, then the refit
+    FITS.clear()
+    second = _search(storage, 7).fit(X, y)
+    assert len(FITS) == 3 * 2 + 1
+    results = second.cv_results_
+    assert list(results["trial_number"]) == list(range(7))
+    assert results["params"][:4] == first.cv_results_["params"]
+    np.testing.assert_array_equal(results["mean_test_score"][:4], first.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(results["split1_test_score"][:4], first.cv_results_["split1_test_score"])
+    assert second.best_score_ == max(results["mean_test_score"])
+    assert len(et.Study.load("ridge", storage).trials) == 7
+
+
+def test_an_interrupted_fit_resumes_where_it_stopped(data, storage):
+    X, y = data
+    # The sixth fit is interrupted: candidates 0 and 1 are done, candidate 2 is half-way.
+    with pytest.raises(KeyboardInterrupt):
+        _search(storage, 6, Quadratic(interrupt_at=5)).fit(X, y)
+    trials = et.Study.load("ridge", storage).trials
+    assert [t.state for t in trials] == [et.TrialState.COMPLETE] * 2 + [et.TrialState.FAILED]
+    assert trials[2].error == "interrupted"
+    FITS.clear()
+    resumed = _search(storage, 6).fit(X, y)
+    assert len(FITS) == 4 * 2 + 1, "the two finished candidates are not refit"
+    assert list(resumed.cv_results_["trial_number"]) == [0, 1, 3, 4, 5, 6]
+    assert resumed.stop_reason_ == "n_trials reached"
+
+
+def test_a_study_that_holds_the_budget_is_only_rescored_and_refit(data, storage):
+    X, y = data
+    first = _search(storage, 3).fit(X, y)
+    FITS.clear()
+    again = _search(storage, 3).fit(X, y)
+    assert len(FITS) == 2 + 1  # one cross-validation of the best candidate, then the refit
+    assert again.cv_results_["params"] == first.cv_results_["params"]
+    assert again.best_params_ == first.best_params_
+    assert len(again.study_.trials) == 3
+
+
+def test_a_trial_left_running_by_a_killed_process_is_failed_and_replaced(data, storage):
+    X, y = data
+    _search(storage, 2).fit(X, y)
+    study = et.Study.load("ridge", storage)
+    orphan = study.ask()  # as if a fit died mid-candidate without a chance to record it
+    resumed = _search(storage, 4).fit(X, y)
+    assert study.storage.get_trials(study._study_id)[orphan.number].state is et.TrialState.FAILED
+    assert len(resumed.cv_results_["params"]) == 4
+    assert orphan.number not in resumed.cv_results_["trial_number"]
+
+
+def test_resuming_with_another_cv_is_refused(data, storage):
+    X, y = data
+    _search(storage, 2).fit(X, y)
+    with pytest.raises(et.ConfigError, match="2 folds, this search uses 3"):
+        TuneSearchCV(Quadratic(), SPACE, n_trials=4, cv=3, storage=storage, study_name="ridge").fit(X, y)
+    with pytest.raises(et.StudyConflictError):
+        TuneSearchCV(Quadratic(), {"alpha": et.Float(0.0, 2.0)}, n_trials=4, cv=2, storage=storage,
+                     study_name="ridge").fit(X, y)
+
+
+def test_an_unseeded_strategy_resumes_with_its_stored_seed(data, storage):
+    X, y = data
+    first = TuneSearchCV(Quadratic(), SPACE, strategy=et.RandomSearch(), n_trials=2, cv=2, storage=storage,
+                         study_name="ridge").fit(X, y)
+    second = TuneSearchCV(Quadratic(), SPACE, strategy=et.RandomSearch(), n_trials=4, cv=2, storage=storage,
+                          study_name="ridge").fit(X, y)
+    assert second.study_.strategy.seed == first.study_.strategy.seed
+    reference = TuneSearchCV(Quadratic(), SPACE, strategy=et.RandomSearch(seed=first.study_.strategy.seed),
+                             n_trials=4, cv=2).fit(X, y)
+    assert second.cv_results_["params"] == reference.cv_results_["params"]
+
+
+def test_an_evolutionary_search_resumes_its_population(storage):
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    y = (y > 0).astype(int)
+    space = {"C": et.Float(1e-3, 1e2, log=True)}
+    options = dict(population_size=3, cv=2, storage=storage, study_name="evo", random_state=0)
+    EvolutionarySearchCV(LogisticRegression(), space, n_trials=5, **options).fit(X, y)
+    resumed = EvolutionarySearchCV(LogisticRegression(), space, n_trials=9, **options).fit(X, y)
+    straight = EvolutionarySearchCV(LogisticRegression(), space, n_trials=9,
+                                    **dict(options, storage=None)).fit(X, y)
+    assert len(resumed.cv_results_["params"]) == 9
+    assert resumed.cv_results_["params"] == straight.cv_results_["params"]
+    assert max(resumed.cv_results_["generation"]) >= 1
