@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sys
 import math
 import os
 import re
@@ -54,8 +55,10 @@ _running_lock = threading.Lock()
 
 
 def render(template: str, params: Mapping[str, Any], trial_dir: str = "") -> str:
-    """Fill the placeholders of one argument (``{lr}``, ``{params_json}``, ``{trial_dir}``)."""
-    return template.format_map({**params, "params_json": json.dumps(dict(params)), "trial_dir": trial_dir})
+    """Fill the placeholders of one argument (``{lr}``, ``{params_json}``, ``{trial_dir}``, and
+    ``{python}``: the interpreter running evotune, so a script runs in the same environment)."""
+    return template.format_map({**params, "params_json": json.dumps(dict(params)), "trial_dir": trial_dir,
+                                "python": sys.executable})
 
 
 def parse_metric_line(line: str) -> dict[str, float]:

@@ -37,7 +37,7 @@ from evotune.storage import DEFAULT_URL
 from evotune.strategies import STRATEGIES, GridSearch, Strategy, strategy_from_config
 
 #: Placeholders a command may use besides the parameter names.
-PLACEHOLDERS = ("params_json", "trial_dir")
+PLACEHOLDERS = ("params_json", "trial_dir", "python")
 
 _TABLES = ("study", "space", "strategy", "run")
 _STUDY_KEYS = ("name", "storage", "direction", "metric")
@@ -352,7 +352,7 @@ def _check_template(problem: _Problems, where: str, key: str, template: str, spa
                                  f"placeholders: {', '.join(known)}){hint}")
     sample = space.sample(np.random.default_rng(0))
     try:
-        template.format_map({**sample, "params_json": "{}", "trial_dir": "/tmp"})
+        template.format_map({**sample, "params_json": "{}", "trial_dir": "/tmp", "python": "python"})
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
         raise problem(where, f"{key} {template!r}: {error}") from None
 

@@ -50,16 +50,20 @@ class RadialBasisModel:
     def __init__(self, points: np.ndarray, losses: np.ndarray):
         self.points = np.asarray(points, dtype=float)
         targets = rank_scores(np.asarray(losses, dtype=float))
-        n, d = self.points.shape
-        tail = np.hstack([np.ones((n, 1)), self.points])
-        system = np.zeros((n + d + 1, n + d + 1))
+        n = len(self.points)
+        # A coordinate that does not vary (say, every point has the same choice) would make the
+        # linear tail singular: the tail only uses the coordinates that vary.
+        self._varying = np.flatnonzero(np.ptp(self.points, axis=0) > 1e-9)
+        tail = np.hstack([np.ones((n, 1)), self.points[:, self._varying]])
+        size = n + tail.shape[1]
+        system = np.zeros((size, size))
         system[:n, :n] = _distances(self.points, self.points) ** 3 + RIDGE * np.eye(n)
         system[:n, n:] = tail
         system[n:, :n] = tail.T
-        rhs = np.concatenate([targets, np.zeros(d + 1)])
+        rhs = np.concatenate([targets, np.zeros(tail.shape[1])])
         try:
             solution = np.linalg.solve(system, rhs)
-        except np.linalg.LinAlgError:
+        except np.linalg.LinAlgError:  # points too few or too aligned for the tail
             solution = np.linalg.lstsq(system, rhs, rcond=None)[0]
         self._weights, self._tail = solution[:n], solution[n:]
 
@@ -67,4 +71,4 @@ class RadialBasisModel:
         """Predicted rank score of each row of ``candidates`` (lower is more promising)."""
         candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
         kernel = _distances(candidates, self.points) ** 3
-        return kernel @ self._weights + self._tail[0] + candidates @ self._tail[1:]
+        return kernel @ self._weights + self._tail[0] + candidates[:, self._varying] @ self._tail[1:]
