@@ -63,6 +63,9 @@ RANDOM_METHODS = ("random", "optuna-random")
 #: Bayesmark tasks of the default run: one per model kind (integer, log-scale, logit-scale
 #: parameters) and a regression, cheap enough for a run of a few minutes.
 DEFAULT_BAYESMARK = ("knn-wine", "svm-iris", "dt-wine", "dt-diabetes")
+#: Methods that never see the budget: their run at a smaller budget is the start of their run at
+#: the largest one (same seed), so only the largest is run and the others are read from it.
+BUDGET_AGNOSTIC = ("random", "optuna-tpe", "optuna-cmaes", "optuna-nsga2", "optuna-random")
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 
 
@@ -144,8 +147,16 @@ def run_job(job: tuple[str, str, int, int, bool]) -> tuple[tuple[str, str, int, 
             losses = peers.run_nevergrad(recording, budget, seed)
         else:
             raise ValueError(f"unknown method {method!r}")
-        duplicates = len(recording.keys) - len(set(recording.keys))
+        seen: set[str] = set()
+        repeats = []
+        for index, key in enumerate(recording.keys):
+            if key in seen:
+                repeats.append(index)
+            seen.add(key)
+        duplicates = len(repeats)
     record = {"losses": losses, "duplicates": duplicates, "seconds": time.perf_counter() - start}
+    if method != "gasearchcv":
+        record["repeats"] = repeats
     return (task_name, method, budget, seed), record
 
 
@@ -267,7 +278,65 @@ def summarize(results: dict, tasks: list, methods: list[str], budgets: list[int]
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- proposal cost
+
+
+def proposal_cost(marks: tuple[int, ...] = (100, 1000, 5000), window: int = 200) -> str:
+    """Median seconds per ``propose`` call once a history holds ``marks`` trials (CPU time)."""
+    import evotune as et
+    from evotune.strategies import History
+    from evotune.trial import Trial, TrialState
+
+    space = et.Space({
+        "lr": et.Float(1e-5, 1e-1, log=True), "dropout": et.Float(0.0, 0.5, step=0.1),
+        "depth": et.Int(2, 12), "units": et.Int(16, 1024, log=True),
+        "act": et.Categorical(["relu", "tanh", "gelu"]), "x": et.Float(-1, 1), "y": et.Float(-1, 1),
+    })
+
+    def loss(p: dict[str, Any]) -> float:
+        return (math.log10(p["lr"]) + 3) ** 2 + p["x"] ** 2 + (p["y"] - 0.3) ** 2 + 0.01 * p["depth"]
+
+    strategies = {
+        "EvolutionarySearch (steady-state)": et.EvolutionarySearch(seed=0),
+        "EvolutionarySearch (generational)": et.EvolutionarySearch(seed=0, mode="generational"),
+        "RandomSearch": et.RandomSearch(seed=0),
+    }
+    lines = ["| strategy | " + " | ".join(f"at {m} trials" for m in marks) + " |",
+             "|" + "---|" * (len(marks) + 1)]
+    for label, strategy in strategies.items():
+        history = History(space, "minimize", budget=max(marks) + window)
+        costs: list[float] = []
+        cells = []
+        for number in range(max(marks) + window):
+            begin = time.process_time()
+            proposal = strategy.propose(space, history, number)
+            costs.append(time.process_time() - begin)
+            history._record(Trial(
+                number=number, params=proposal.params, state=TrialState.COMPLETE, value=loss(proposal.params),
+                generation=proposal.generation, parents=proposal.parents, origin=proposal.origin,
+            ))
+            if number + 1 - window in marks:
+                cells.append(f"{1000 * float(np.median(costs[-window:])):.2f} ms")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- command line
+
+
+def derive_prefixes(results: dict, budgets: list[int]) -> None:
+    """Fill the smaller budgets of budget-agnostic methods from the start of their longest run."""
+    for (task, method, budget, seed), record in list(results.items()):
+        if method not in BUDGET_AGNOSTIC or "repeats" not in record:
+            continue
+        for smaller in budgets:
+            if smaller < budget and (task, method, smaller, seed) not in results:
+                results[(task, method, smaller, seed)] = {
+                    "losses": record["losses"][:smaller],
+                    "duplicates": sum(index < smaller for index in record["repeats"]),
+                    "repeats": [index for index in record["repeats"] if index < smaller],
+                    "seconds": record["seconds"] * smaller / budget, "derived": True,
+                }
 
 
 def load_results(path: Path) -> dict:
@@ -294,7 +363,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON file of raw results")
     parser.add_argument("--rerun", default="", help="comma-separated methods to recompute")
+    parser.add_argument("--proposal-cost", action="store_true",
+                        help="only measure the cost of one proposal at 100, 1,000 and 5,000 trials")
     args = parser.parse_args(argv)
+    if args.proposal_cost:
+        print("Median CPU time of one proposal (7 parameters), with that many trials in the history:\n")
+        print(proposal_cost())
+        return
 
     methods = [m for m in args.methods.split(";" if ";" in args.methods else ",") if m]
     unknown = sorted(m for m in set(methods) - set(METHODS) if not m.startswith("evolution["))
@@ -311,8 +386,11 @@ def main(argv: list[str] | None = None) -> None:
     results = load_results(args.results)
     for key in [k for k in results if k[1] in set(args.rerun.split(","))]:
         del results[key]
+    largest = max(budgets)
+    derive_prefixes(results, budgets)
     jobs = [(t.name, m, b, s, args.full) for t in tasks for m in methods for b in budgets for s in seeds
-            if (t.name, m, b, s) not in results and not (m == "gasearchcv" and t.family != "bayesmark")]
+            if (t.name, m, b, s) not in results and not (m == "gasearchcv" and t.family != "bayesmark")
+            and not (m in BUDGET_AGNOSTIC and b != largest)]
     # Longest jobs first keeps both cores busy until the end.
     slow = {t.name for t in tasks if t.family == "bayesmark"}
     jobs.sort(key=lambda job: (job[0] not in slow, -job[2]))
@@ -325,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
             if done % 25 == 0 or done == len(jobs):
                 save_results(args.results, results)
                 print(f"  {done}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    derive_prefixes(results, budgets)
     save_results(args.results, results)
     seconds = defaultdict(list)
     for key, record in results.items():

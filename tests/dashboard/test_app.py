@@ -180,7 +180,7 @@ def test_plots_come_as_plotly_figures(client, kind):
 
 def test_lineage_and_contour_options(client):
     lineage = client.get("/api/plot", params={"name": "evo", "kind": "lineage"}).json()
-    assert [t["name"] for t in lineage["data"]][:2] == ["parent -> child", "best path"]
+    assert {t["name"] for t in lineage["data"]} == {"parent -> child", "trial", "failed or running", "best path"}
     refused = client.get("/api/plot", params={"name": "mixed", "kind": "lineage"}).json()
     assert "lineage needs trials with a generation or parents" in refused["error"]
     contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour", "params": "noise,act"}).json()
@@ -256,3 +256,19 @@ def test_ten_thousand_trials_stay_quick():
     client.get("/api/plot", params={"name": "big", "kind": "lineage"})  # cached for this revision
     cached_seconds = time.perf_counter() - started
     assert table_seconds < 2.0 and cached_seconds < 0.5, (table_seconds, cached_seconds)
+
+
+def test_an_empty_study_and_one_whose_trials_all_failed():
+    storage = MemoryStorage()
+    study = et.Study({"x": et.Float(0.0, 1.0)}, storage=storage, name="empty")
+    client = TestClient(create_app(storage), base_url="http://127.0.0.1")
+    data = client.get("/api/study", params={"name": "empty"}).json()
+    assert data["best"] is None and data["counts"]["total"] == 0 and data["last_activity"] is None
+    assert client.get("/api/trials", params={"name": "empty"}).json()["rows"] == []
+    assert client.get("/api/plot", params={"name": "empty", "kind": "history"}).json()["data"]
+    study.tell(study.ask(), error="boom")
+    time.sleep(0.3)
+    data = client.get("/api/study", params={"name": "empty"}).json()
+    assert data["best"] is None and data["counts"]["failed"] == 1
+    importance = client.get("/api/plot", params={"name": "empty", "kind": "importance"}).json()
+    assert "needs at least 5 complete trials, the study has 0" in importance["error"]

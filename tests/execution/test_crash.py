@@ -116,10 +116,17 @@ def test_slow_trial_of_a_live_worker_is_not_declared_lost(tmp_path, sql_url):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     other = et.Study.load("live", sql_url)
-    other.optimize(quadratic, max_trials=1, timeout=2.5, heartbeat_interval=0.1, grace_period=0.5)
+
+    def objective(params):
+        time.sleep(0.3)
+        return quadratic(params)
+
+    # This worker's heartbeat looks for lost trials every 0.1 s while the slow trial runs.
+    other.optimize(objective, max_trials=6, heartbeat_interval=0.1, grace_period=0.5)
     assert slow.wait(timeout=60) == 0
     trials = et.Study.load("live", sql_url).trials
     assert trials[0].state is et.TrialState.COMPLETE and trials[0].value == 1.0
+    assert not any(t.error == "worker lost" for t in trials)
 
 
 def test_trial_finished_after_being_declared_lost_is_skipped_not_fatal():

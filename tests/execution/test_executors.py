@@ -61,6 +61,18 @@ def test_a_users_process_pool_runs_lambdas():
     assert all(not t.attrs["executed_by"].endswith(f":{os.getpid()}") for t in study.trials)
 
 
+def test_a_users_broken_process_pool_stops_the_study_cleanly(tmp_path):
+    study = et.Study(space(), strategy=et.RandomSearch(seed=2))
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with pytest.raises(cf.process.BrokenProcessPool):  # evotune cannot rebuild a pool it does not own
+            study.optimize(die_once(str(tmp_path / "died")), max_trials=8, executor=pool)
+    trials = study.trials
+    failed = [t for t in trials if t.state is et.TrialState.FAILED]
+    assert failed and all(t.error == "worker lost" for t in failed)  # the dead one and any beside it
+    assert all(t.state.finished for t in trials)
+    assert study.stop_reason == "aborted: BrokenProcessPool"
+
+
 @pytest.mark.parametrize("options, message", [
     ({"executor": object()}, "executor must be a concurrent.futures.Executor"),
     ({"executor": cf.ThreadPoolExecutor(1), "n_jobs": 2}, "n_jobs and executor cannot both be given"),

@@ -88,12 +88,14 @@ def test_plot_rejects_unknown_kinds_and_params_where_none_apply(study):
 def test_lineage_figure_marks_the_best_path():
     study, members = evolution_study(MemoryStorage())
     fig = plot_lineage(study)
-    names = [trace.name for trace in fig.data]
-    assert names == ["parent -> child", "best path", "trial", "failed or running"]
-    path = fig.data[1]
+    traces = {trace.name: trace for trace in fig.data}
+    assert [trace.name for trace in fig.data] == ["parent -> child", "trial", "failed or running", "best path"]
+    path = traces["best path"]  # drawn last, over the trials
     assert _decoded(path.x) == [0, 1, 2, 3]
     assert _decoded(path.y) == [0, 0, 0, 0]  # the best of each generation sits on top
-    assert len(_decoded(fig.data[3].x)) == 3  # one failed trial in each of generations 1-3
+    assert len(_decoded(traces["failed or running"].x)) == 3  # one failed trial in each of generations 1-3
+    edges = _decoded(traces["parent -> child"].x)
+    assert len(edges) == 3 * 27  # 3 values per edge; 9 edges (1 + 2 * 4 parents) in each of 3 generations
 
 
 def test_color_range_keeps_a_few_bad_trials_from_flattening_the_colours():

@@ -13,6 +13,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.decomposition import PCA
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -248,6 +249,21 @@ def test_stopping_criteria(classification):
         TuneSearchCV(Quadratic(), space, n_trials=0).fit(X, y)
     with pytest.raises(ValueError, match="'timeout' parameter"):
         TuneSearchCV(Quadratic(), space, timeout=-1).fit(X, y)
+
+
+def test_groups_reach_the_splitter_and_every_candidate_sees_the_same_folds():
+    X, y = make_regression(n_samples=40, n_features=3, noise=1.0, random_state=0)
+    groups = np.repeat(np.arange(4), 10)
+    TuneSearchCV(Quadratic(), {"alpha": et.Float(0.0, 1.0)}, n_trials=2, cv=GroupKFold(4),
+                 random_state=0).fit(X, y, groups=groups)
+    assert {n_samples for _, n_samples in FITS[:-1]} == {30}, "each fold trains on three groups"
+    # A shuffling splitter without a seed would split differently at each batch; these solvers
+    # reach the same solution, so equal fold scores show every candidate met the same folds.
+    search = TuneSearchCV(Ridge(), {"solver": ["svd", "cholesky", "lsqr"]}, n_trials=3,
+                          cv=KFold(3, shuffle=True), random_state=0).fit(X, y)
+    for k in range(3):
+        np.testing.assert_allclose(search.cv_results_[f"split{k}_test_score"],
+                                   search.cv_results_[f"split{k}_test_score"][0], rtol=1e-6)
 
 
 def test_grid_strategy_runs_to_exhaustion_with_no_trial_limit():

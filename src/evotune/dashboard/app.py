@@ -109,6 +109,7 @@ def _asset(name: str) -> bytes:
 def _plotly_js() -> str:
     try:
         import plotly
+        import plotly.graph_objects  # noqa: F401  (loaded now, not on the first plot request)
     except ImportError:
         raise ImportError("the dashboard needs plotly: pip install 'evotune[dashboard]'") from None
     path = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
@@ -201,8 +202,7 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
 
     def api_study(request: Request) -> Response:
         cached = reader.study(_name(request))
-        return _json(reader.derived(("study", cached.version),
-                                    lambda: _study_summary(cached, poll_seconds)))
+        return _json(reader.derived(cached, "study", lambda: _study_summary(cached, poll_seconds)))
 
     def api_trials(request: Request) -> Response:
         cached = reader.study(_name(request))
@@ -220,10 +220,10 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
         offset, limit = _int(request, "offset", 0), _int(request, "limit", 50)
         if limit < 1 or limit > MAX_PAGE:
             raise ConfigError(f"query parameter 'limit' must be in [1, {MAX_PAGE}], got {limit}")
-        columns, rows = reader.derived(("table", cached.version),
-                                       lambda: _table(cached))
+        revision = _revision(cached)
+        columns, rows = reader.derived(cached, "table", lambda: _table(cached))
         chosen = select_rows(columns, rows, filters, sort, order == "desc")
-        return _json({"revision": _revision(cached), "columns": [c.to_dict() for c in columns],
+        return _json({"revision": revision, "columns": [c.to_dict() for c in columns],
                       "total": len(rows), "matched": len(chosen), "offset": offset,
                       "rows": page(chosen, offset, limit)})
 
@@ -242,7 +242,7 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
             raise ConfigError(f"query parameter 'kind' must be one of {list(PLOT_KINDS)}, got {kind!r}")
         raw_params = request.query_params.get("params") or ""
         params = tuple(p for p in raw_params.split(",") if p) or None
-        body = reader.derived(("plot", cached.version, kind, params),
+        body = reader.derived(cached, ("plot", kind, params),
                               lambda: _figure_json(cached, kind, params))
         return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
 
@@ -263,16 +263,17 @@ def _revision(cached: CachedStudy) -> str:
 
 
 def _table(cached: CachedStudy) -> tuple[Any, Any]:
-    columns = table_columns(cached.space, cached.trials, cached.record.metric)
-    return columns, table_rows(columns, cached.trials)
+    trials = list(cached.trials)  # a copy: another request may be appending to it
+    columns = table_columns(cached.space, trials, cached.record.metric)
+    return columns, table_rows(columns, trials)
 
 
 def _study_summary(cached: CachedStudy, poll_seconds: float) -> dict[str, Any]:
-    record, trials = cached.record, cached.trials
+    revision = _revision(cached)
+    record, trials = cached.record, list(cached.trials)
     counts = {state.value: 0 for state in TrialState}
     for trial in trials:
         counts[trial.state.value] += 1
-    snapshot = cached.snapshot()
     complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
     best = None
     if complete:
@@ -286,9 +287,9 @@ def _study_summary(cached: CachedStudy, poll_seconds: float) -> dict[str, Any]:
     strategy = record.attrs.get("strategy", record.strategy)
     return {
         "name": record.name, "direction": record.direction, "metric": record.metric,
-        "strategy": strategy, "space": snapshot.space.to_dict(), "params": list(snapshot.space),
+        "strategy": strategy, "space": cached.space.to_dict(), "params": list(cached.space),
         "metrics": list(metrics), "created_at": _stamp(record.created_at),
-        "last_activity": _stamp(max(stamps)) if stamps else None, "revision": _revision(cached),
+        "last_activity": _stamp(max(stamps)) if stamps else None, "revision": revision,
         "counts": {"total": len(trials), **{k.lower(): v for k, v in counts.items()}},
         "best": best, "has_lineage": has_lineage(trials), "plot_kinds": list(PLOT_KINDS),
         "poll_seconds": poll_seconds,

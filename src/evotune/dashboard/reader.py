@@ -22,8 +22,8 @@ from evotune.trial import Trial
 
 #: Seconds during which a study read is reused instead of asking the storage again.
 FRESH_SECONDS = 0.25
-#: Results derived from one revision of a study (tables, figures) kept per reader.
-DERIVED_CACHE_SIZE = 64
+#: Studies whose derived results (tables, figures) are kept; each keeps only its latest revision's.
+DERIVED_STUDIES = 16
 
 
 class ReadOnlyStorage:
@@ -86,7 +86,7 @@ class StudyReader:
         self.fresh_seconds = fresh_seconds
         self._lock = threading.Lock()
         self._studies: dict[str, CachedStudy] = {}
-        self._derived: dict[Hashable, Any] = {}
+        self._derived: dict[int, tuple[int, dict[Hashable, Any]]] = {}
 
     def summaries(self) -> list[StudySummary]:
         return self.storage.list_studies()
@@ -131,14 +131,20 @@ class StudyReader:
         if changed:
             cached.revision += 1
 
-    def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """A value computed from one study revision (include the revision in ``key``), cached."""
+    def derived(self, cached: CachedStudy, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """A value computed from the study's current revision, cached until the revision changes."""
+        revision = cached.revision
         with self._lock:
-            if key in self._derived:
-                return self._derived[key]
+            stored = self._derived.get(cached.token)
+            if stored is not None and stored[0] == revision and key in stored[1]:
+                return stored[1][key]
         value = compute()
         with self._lock:
-            if len(self._derived) >= DERIVED_CACHE_SIZE:
+            stored = self._derived.pop(cached.token, None)
+            if stored is None or stored[0] != revision:
+                stored = (revision, {})
+            stored[1][key] = value
+            self._derived[cached.token] = stored  # most recently used last
+            while len(self._derived) > DERIVED_STUDIES:
                 self._derived.pop(next(iter(self._derived)))
-            self._derived[key] = value
         return value

@@ -104,7 +104,10 @@ def run_optimization(
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
         study.stop_reason = "interrupted" if interrupted else (study.stop_reason or f"aborted: {type(error).__name__}")
-        run.abandon("interrupted" if interrupted else f"aborted: {type(error).__name__}: {error}")
+        if interrupted:
+            run.abandon("interrupted")
+        else:  # a broken executor took the other running trials down too
+            run.abandon(WORKER_LOST if is_lost_worker(error) else f"aborted: {type(error).__name__}: {error}")
         raise
     finally:
         heartbeat.stop()

@@ -258,14 +258,9 @@ def lineage_figure(data: dict[str, Any], title: str, direction: str, value_label
     for i, (parent, child) in enumerate(edges):
         (edge_x[3 * i], edge_y[3 * i]), (edge_x[3 * i + 1], edge_y[3 * i + 1]) = where[parent], where[child]
     fig = go.Figure()
+    alpha = max(0.05, min(0.35, 0.35 * (500 / max(len(edges), 1)) ** 0.5))  # fainter when there are many
     fig.add_trace(go.Scatter(x=edge_x, y=edge_y, mode="lines", name="parent -> child", hoverinfo="skip",
-                             line={"color": "rgba(120,120,120,0.35)", "width": 1}))
-    path = data["best_path"]
-    if path:
-        fig.add_trace(go.Scatter(
-            x=np.array([where[n][0] for n in path], dtype=float), y=np.array([where[n][1] for n in path], dtype=float),
-            mode="lines", name="best path", line={"color": "#d62728", "width": 3}, hoverinfo="skip",
-        ))
+                             line={"color": f"rgba(120,120,120,{alpha:.2f})", "width": 1}))
     label = safe(value_label)
     hover = ("trial %{customdata[0]} (generation %{x})<br>%{customdata[1]:.6g}"
              "<br>%{text}<extra></extra>")
@@ -274,9 +269,14 @@ def lineage_figure(data: dict[str, Any], title: str, direction: str, value_label
         parents = ", ".join(str(p) for p in node["parents"]) or "none"
         return f"{safe(node['origin'] or node['state'])}, parents {parents}"
 
+    generations = data["generations"]
+    # markers shrink as the tree widens and deepens, so they do not hide one another
+    size = max(3.0, min(9.0, 9.0 * (30 / max(len(generations), 1)) ** 0.5))
+    outline = {"width": 0.5 if size > 5 else 0, "color": "white"}
     for name, chosen, marker in (
-        ("trial", [n for n in nodes if n["value"] is not None], {"size": 9, "line": {"width": 0.5, "color": "white"}}),
-        ("failed or running", [n for n in nodes if n["value"] is None], {"size": 8, "symbol": "x", "color": "#999999"}),
+        ("trial", [n for n in nodes if n["value"] is not None], {"size": size, "line": outline}),
+        ("failed or running", [n for n in nodes if n["value"] is None],
+         {"size": max(size - 1, 3), "symbol": "x", "color": "#999999"}),
     ):
         if not chosen:
             continue
@@ -291,7 +291,12 @@ def lineage_figure(data: dict[str, Any], title: str, direction: str, value_label
             customdata=np.column_stack([np.array([n["number"] for n in chosen], dtype=float), values]),
             text=[details(n) for n in chosen], hovertemplate=hover,
         ))
-    generations = data["generations"]
+    path = data["best_path"]
+    if path:
+        fig.add_trace(go.Scatter(
+            x=np.array([where[n][0] for n in path], dtype=float), y=np.array([where[n][1] for n in path], dtype=float),
+            mode="lines", name="best path", line={"color": "#d62728", "width": 3}, hoverinfo="skip",
+        ))
     return _layout(fig, f"{title}: lineage ({len(generations)} generations)",
                    xaxis={"title": {"text": "generation"}, "dtick": 1 if len(generations) <= 30 else None,
                           "range": [min(generations) - 0.5, max(generations) + 0.5]},

@@ -89,8 +89,9 @@ class TuneSearchCV(BaseSearchCV):
     FAILED ("interrupted") and do not count towards ``n_trials``. When nothing is left to
     evaluate, the best stored candidate is cross-validated once more (scikit-learn needs one
     evaluation per fit; the repeat is not recorded) and refit. Resuming with another ``cv``
-    (number of folds) or ``scoring`` raises ConfigError. Only one fit at a time should use a
-    study. Trials added by hand with ``Study.add`` guide the strategy but have no folds to show,
+    (number of folds) or ``scoring`` raises ConfigError. A study belongs to one dataset and one
+    fit at a time: resuming it on other data (an outer fold of nested cross-validation, say)
+    would reuse scores computed on the old data, so give each its own ``study_name``. Trials added by hand with ``Study.add`` guide the strategy but have no folds to show,
     so they are not rows of ``cv_results_``.
 
     Example:
@@ -100,7 +101,7 @@ class TuneSearchCV(BaseSearchCV):
         >>> X, y = load_iris(return_X_y=True)
         >>> search = TuneSearchCV(SVC(), {"C": et.Float(1e-2, 1e2, log=True)}, n_trials=8,
         ...                       cv=3, random_state=0).fit(X, y)
-        >>> len(search.cv_results_["params"]), search.best_score_ > 0.9
+        >>> len(search.cv_results_["params"]), bool(search.best_score_ > 0.9)
         (8, True)
     """
 

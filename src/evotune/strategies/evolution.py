@@ -175,6 +175,7 @@ class EvolutionarySearch(Strategy):
         self._ledger: Ledger | None = None
         self._design: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
+        self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -187,7 +188,7 @@ class EvolutionarySearch(Strategy):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_ledger"] = state["_design"] = state["_generation_cache"] = None
+        state["_ledger"] = state["_design"] = state["_generation_cache"] = state["_model_cache"] = None
         return state
 
     # -- sizes ----------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class EvolutionarySearch(Strategy):
     def _ledger_for(self, space: Space, history: History) -> Ledger:
         if self._ledger is None or not self._ledger.follows(history):
             self._ledger = Ledger(space, history)
-            self._generation_cache = None
+            self._generation_cache = self._model_cache = None
         self._ledger.update()
         return self._ledger
 
@@ -302,8 +303,11 @@ class EvolutionarySearch(Strategy):
         if self.candidates < 2 or len(ranked) < len(ledger.space) + 2:
             return None
         best = ranked[:SURROGATE_POINTS]
-        points = np.array([ledger.units[number] for _, number in best])
-        return RadialBasisModel(points, np.array([loss for loss, _ in best]))
+        key = tuple(number for _, number in best)
+        if self._model_cache is None or self._model_cache[0] != key:  # refit only when the best change
+            points = np.array([ledger.units[number] for number in key])
+            self._model_cache = (key, RadialBasisModel(points, np.array([loss for loss, _ in best])))
+        return self._model_cache[1]
 
     # -- breeding -------------------------------------------------------------------------
     def _pick(self, population: list[tuple[float, int]], rng: np.random.Generator) -> int:
