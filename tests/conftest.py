@@ -25,6 +25,12 @@ _needs_postgres = [
     pytest.mark.skipif(not POSTGRES_URL, reason="EVOTUNE_TEST_POSTGRES_URL is not set"),
 ]
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Registered here, in the root conftest, so that a plain `pytest` knows the option.
+    parser.addoption("--soak", action="store_true", default=False,
+                     help="also run the long reliability runs (tests/reliability, marker 'soak')")
+
+
 #: Every backend, as pytest parameters.
 ALL_BACKENDS = ["memory", "sqlite", pytest.param("postgresql", marks=_needs_postgres)]
 #: The backends that persist across processes.

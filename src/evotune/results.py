@@ -19,7 +19,10 @@ def _number(name: str, raw: Any) -> float:
         if hasattr(raw, "item") and getattr(raw, "size", 1) == 1:  # numpy and torch scalars
             return _number(name, raw.item())
         raise ResultError(f"metric {name!r} must be a number, got {raw!r} ({type(raw).__name__})")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer beyond any float
+        value = math.inf if raw > 0 else -math.inf
     if not math.isfinite(value):
         raise ResultError(f"metric {name!r} must be finite, got {value!r}")
     return value

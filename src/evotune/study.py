@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -45,6 +47,11 @@ if not logger.handlers:
 DIRECTIONS = ("minimize", "maximize")
 #: Tries to create a trial when other workers keep taking the proposed configuration first.
 _MAX_DUPLICATE_RETRIES = 50
+#: The options ``optimize`` passes on to the loop (heartbeat_interval, retries, ...).
+_LOOP_OPTIONS = tuple(
+    name for name, parameter in inspect.signature(run_optimization).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
+)
 
 
 def _config_key(space: Space, params: Mapping[str, Any]) -> str:
@@ -122,7 +129,7 @@ class Study:
     def _check_matches(self, record: Any, space: Space, direction: str, metric: str | None) -> None:
         if Space.from_dict(record.space) != space:
             raise StudyConflictError(
-                f"study {self.name!r} already exists in {self.storage.url!r} with a different space: "
+                f"study {self.name!r} already exists in {self.storage.safe_url!r} with a different space: "
                 f"stored {Space.from_dict(record.space)!r}, given {space!r}; use another name or the "
                 f"stored space"
             )
@@ -143,7 +150,7 @@ class Study:
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self._history)}, "
-                f"strategy={self.strategy!r}, storage={self.storage.url!r})")
+                f"strategy={self.strategy!r}, storage={self.storage.safe_url!r})")
 
     # -- history ---------------------------------------------------------------------------
     @property
@@ -355,6 +362,13 @@ class Study:
         """
         if not callable(objective):
             raise ConfigError(f"objective must be callable, got {objective!r}")
+        for option in options:
+            if option not in _LOOP_OPTIONS:
+                close = difflib.get_close_matches(option, [*_LOOP_OPTIONS, "n_jobs", "max_trials", "timeout",
+                                                           "target", "patience", "max_failures"], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"optimize() got an unknown option {option}={options[option]!r} (other options: "
+                                  f"{', '.join(_LOOP_OPTIONS)}){hint}")
         if isinstance(self.strategy, GridSearch):
             callbacks = [*callbacks, self._grid_announcer(n_jobs)]
         return run_optimization(

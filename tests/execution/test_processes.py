@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -60,6 +62,20 @@ def test_trials_run_in_other_processes_that_are_reused():
     pids = {int(name.split(":")[1]) for name in first | second}
     assert pids <= set(shared_pool.pool_processes())  # the same two processes ran both calls
     assert len(shared_pool.pool_processes()) == 2
+
+
+def test_idle_worker_killed_between_calls_is_replaced():
+    study = et.Study(space(), strategy=et.RandomSearch(seed=1))
+    study.optimize(quadratic, max_trials=4, n_jobs=2)
+    pool = shared_pool._pool
+    os.kill(shared_pool.pool_processes()[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not pool._broken:  # the pool notices the death
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    study.optimize(quadratic, max_trials=10, n_jobs=2)
+    assert [t.state for t in study.trials] == [et.TrialState.COMPLETE] * 10
+    assert shared_pool._pool is not pool
 
 
 def test_lambdas_and_closures_of_a_main_script_run_in_workers(tmp_path):

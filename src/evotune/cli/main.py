@@ -115,17 +115,21 @@ def load_study(name: str, url: str) -> Study:
     except StudyNotFoundError:
         names = [summary.name for summary in storage.list_studies()]
         known = f"its studies: {', '.join(names)}" if names else "it has no studies"
-        raise StudyNotFoundError(f"no study named {name!r} in {url} ({known})") from None
+        raise StudyNotFoundError(f"no study named {name!r} in {storage.safe_url} ({known})") from None
 
 
 def stdout_console() -> Any:
-    """A rich console on the current stdout, wide enough for tables when piped."""
+    """A rich console on the current stdout, wide enough for tables when piped.
+
+    Markup is off: study names, parameters and values are shown as the text they are
+    (``[red]`` or ``[/]`` in a name must neither style the table nor break it).
+    """
     from rich.console import Console
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False, markup=False)
 
 
 def stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(file=sys.stderr, width=None if sys.stderr.isatty() else 200, highlight=False)
+    return Console(file=sys.stderr, width=None if sys.stderr.isatty() else 200, highlight=False, markup=False)

@@ -192,7 +192,7 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
         return Response(body, media_type=media_type, headers={"cache-control": "no-cache"})
 
     def api_studies(request: Request) -> Response:
-        return _json({"storage": reader.storage.url, "poll_seconds": poll_seconds, "studies": [
+        return _json({"storage": reader.storage.safe_url, "poll_seconds": poll_seconds, "studies": [
             {"name": s.name, "direction": s.direction, "metric": s.metric, "strategy": s.strategy,
              "n_trials": s.n_trials, "n_complete": s.n_complete, "n_failed": s.n_failed,
              "best_value": s.best_value, "created_at": _stamp(s.created_at),

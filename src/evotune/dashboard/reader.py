@@ -32,6 +32,7 @@ class ReadOnlyStorage:
     def __init__(self, storage: Storage):
         self._storage = storage
         self.url = storage.url
+        self.safe_url = storage.safe_url
 
     def list_studies(self) -> list[StudySummary]:
         return self._storage.list_studies()

@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from evotune.exceptions import ConfigError
@@ -29,7 +30,7 @@ Resources = Mapping[str, float] | Callable[[dict[str, Any]], Mapping[str, float]
 
 def is_lost_worker(error: BaseException) -> bool:
     """True when an executor reports that the process running a trial died."""
-    if isinstance(error, cf.process.BrokenProcessPool):
+    if isinstance(error, BrokenProcessPool):
         return True
     distributed = sys.modules.get("distributed")
     killed = getattr(distributed, "KilledWorker", None)
@@ -114,7 +115,12 @@ class ProcessRunner(Runner):
         self.capacity = min(n_jobs, limit or n_jobs)
 
     def submit(self, params: dict[str, Any], *, resend: bool = False) -> cf.Future:
-        return self.pool.submit(evaluate_payload, self.full if resend else self.first, params)
+        payload = self.full if resend else self.first
+        try:
+            return self.pool.submit(evaluate_payload, payload, params)
+        except cf.process.BrokenProcessPool:  # a worker died while idle: start fresh ones
+            self.pool = replace_pool(self.pool)
+            return self.pool.submit(evaluate_payload, payload, params)
 
     def recover(self) -> bool:
         if getattr(self.pool, "_broken", False):  # futures of an already replaced pool: nothing to do

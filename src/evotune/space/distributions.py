@@ -21,6 +21,10 @@ import numpy as np
 
 from evotune.exceptions import ParamsError, SpaceError
 
+#: Largest magnitude of an Int bound (what databases store as a 64-bit integer).
+INT_LIMIT = 2**63
+#: Most values a stepped Float may have (beyond, steps are below the precision of a float).
+MAX_STEPS = 1e12
 #: Blend-crossover extension: children may land this fraction of the parents' distance
 #: beyond either parent (in unit coordinates).
 BLEND_ALPHA = 0.25
@@ -34,6 +38,16 @@ def _reflect(u: float) -> float:
 
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_finite_real(value: Any) -> bool:
+    """A real number that a float can hold (an integer of 400 digits cannot)."""
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _describe(value: Any) -> str:
@@ -159,25 +173,34 @@ class Float(Distribution):
                  **unknown: Any):
         _reject_unknown("Float", unknown, "low, high, log, step")
         for field, value in (("low", low), ("high", high)):
-            if not _is_real(value) or not math.isfinite(float(value)):
+            if not _is_finite_real(value):
                 raise SpaceError(f"Float {field} must be a finite number, got {_describe(value)}")
         low, high = float(low), float(high)
         if not low < high:
             raise SpaceError(f"Float low must be < high, got low={low!r} high={high!r}")
+        if not math.isfinite(high - low):
+            raise SpaceError(f"Float high - low must be a finite number, got low={low!r} high={high!r}")
         if not isinstance(log, (bool, np.bool_)):
             raise SpaceError(f"Float log must be True or False, got {_describe(log)}")
         if log and low <= 0:
             raise SpaceError(f"Float with log=True needs low > 0, got low={low!r}")
+        if log and not math.log(high) > math.log(low):
+            raise SpaceError(f"Float with log=True needs a range wider in log scale, got low={low!r} high={high!r}")
         if step is not None:
-            if not _is_real(step) or not math.isfinite(float(step)) or step <= 0:
+            if not _is_finite_real(step) or step <= 0:
                 raise SpaceError(f"Float step must be a number > 0, got step={step!r}")
             step = float(step)
-            if step > high - low:
+            if step > (high - low) * (1 + 1e-9):  # 5.1 - 5.0 is 0.0999...: a step of 0.1 fits
                 raise SpaceError(
                     f"Float step must not exceed high - low = {high - low!r}, got step={step!r}"
                 )
             if log:
                 raise SpaceError("Float cannot have both log=True and a step; choose one")
+            if not (high - low) / step < MAX_STEPS:
+                raise SpaceError(
+                    f"Float step={step!r} is too small for [{low!r}, {high!r}]: more than {MAX_STEPS:.0e} values; "
+                    f"use a larger step, or none for a continuous range"
+                )
         self.low, self.high, self.log, self.step = low, high, bool(log), step
         self._count = int(math.floor((high - low) / step + 1e-9)) + 1 if step else 0
         self._frozen = True
@@ -201,7 +224,7 @@ class Float(Distribution):
         return min(max(value, self.low), self.high)
 
     def validate(self, value: Any, name: str = "value") -> float:
-        if not _is_real(value) or not math.isfinite(float(value)):
+        if not _is_finite_real(value):
             raise ParamsError(f"parameter {name!r} must be a finite number, got {_describe(value)}")
         value = float(value)
         tolerance = 1e-12 * max(1.0, abs(self.low), abs(self.high))
@@ -238,6 +261,9 @@ class Float(Distribution):
         return min(max(self.low + u * (self.high - self.low), self.low), self.high)
 
     def _neighbour(self, value: Any, direction: int) -> float:
+        if not self.step:  # a step too small to move a large value: the next float that way
+            bound = self.high if direction > 0 else self.low
+            return math.nextafter(value, bound if value != bound else self.low + self.high - bound)
         index = round((value - self.low) / self.step)  # type: ignore[operator]
         if not 0 <= index + direction < self._count:
             direction = -direction
@@ -285,6 +311,9 @@ class Int(Distribution):
             ):
                 raise SpaceError(f"Int {field} must be an integer, got {_describe(value)}")
         low, high, step = int(low), int(high), int(step)
+        for field, value in (("low", low), ("high", high)):
+            if not -INT_LIMIT <= value <= INT_LIMIT:
+                raise SpaceError(f"Int {field} must be between -2**63 and 2**63, got {value!r}")
         if not low < high:
             raise SpaceError(f"Int low must be < high, got low={low!r} high={high!r}")
         if not isinstance(log, (bool, np.bool_)):
@@ -297,6 +326,8 @@ class Int(Distribution):
             raise SpaceError(f"Int step must not exceed high - low = {high - low}, got step={step!r}")
         if log and step != 1:
             raise SpaceError("Int cannot have both log=True and a step; choose one")
+        if log and not math.log(high + 0.5) > math.log(low - 0.5):
+            raise SpaceError(f"Int with log=True needs a range wider in log scale, got low={low!r} high={high!r}")
         self.low, self.high, self.log, self.step = low, high, bool(log), step
         self._count = (high - low) // step + 1
         self._frozen = True
@@ -317,7 +348,7 @@ class Int(Distribution):
             raise ParamsError(f"parameter {name!r} must be an integer, got {_describe(value)}")
         if isinstance(value, numbers.Integral):
             value = int(value)
-        elif math.isfinite(float(value)) and float(value).is_integer():
+        elif _is_finite_real(value) and float(value).is_integer():
             value = int(value)
         else:
             raise ParamsError(f"parameter {name!r} must be an integer, got {_describe(value)}")

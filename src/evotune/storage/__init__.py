@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evotune.exceptions import StorageError
-from evotune.storage.base import SCHEMA_VERSION, Storage, StudyRecord, StudySummary
+from evotune.storage.base import SCHEMA_VERSION, Storage, StudyRecord, StudySummary, redact_url
 from evotune.storage.memory import MemoryStorage
 from evotune.storage.sql import SQLStorage
 
@@ -27,12 +27,12 @@ def open_storage(storage: Storage | str | None) -> Storage:
         return MemoryStorage()
     if not storage.startswith(("sqlite:", "postgresql", "postgres:")):
         raise StorageError(
-            f"storage URL {storage!r} is not supported: use sqlite:///path.db or postgresql://user@host/db"
+            f"storage URL {redact_url(storage)!r} is not supported: use sqlite:///path.db or postgresql://user@host/db"
         )
     return SQLStorage(storage)
 
 
 __all__ = [
     "DEFAULT_URL", "MemoryStorage", "SCHEMA_VERSION", "SQLStorage", "Storage", "StudyRecord",
-    "StudySummary", "open_storage",
+    "StudySummary", "open_storage", "redact_url",
 ]

@@ -8,6 +8,7 @@ backends that can be shared), and a finished trial is durable when ``finish_tria
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,14 @@ class StudySummary:
     last_activity: datetime | None
 
 
+_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: what messages and pages may show."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
 class DuplicateTrialError(Exception):
     """Internal: another worker already created a trial with the same configuration."""
 
@@ -62,6 +71,11 @@ class Storage(ABC):
     """Abstract storage; see :class:`MemoryStorage` and :class:`SQLStorage`."""
 
     url: str = "memory"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for error messages, logs and pages."""
+        return redact_url(self.url)
 
     @abstractmethod
     def create_study(

@@ -29,6 +29,7 @@ from evotune.storage.base import (
     Storage,
     StudyRecord,
     StudySummary,
+    redact_url,
 )
 from evotune.trial import Trial, TrialState
 
@@ -107,13 +108,54 @@ def _dumps(value: Any) -> str:
 
 
 def _row_to_trial(row: Any) -> Trial:
-    return Trial(
-        number=row.number, params=json.loads(row.params), state=TrialState(row.state),
-        value=row.value, metrics=json.loads(row.metrics), error=row.error,
-        started_at=_stamp(row.started_at), finished_at=_stamp(row.finished_at),
-        generation=row.generation, parents=tuple(json.loads(row.parents)), origin=row.origin,
-        attrs=json.loads(row.attrs), heartbeat_at=_stamp(row.heartbeat_at),
-    )
+    try:
+        return Trial(
+            number=row.number, params=json.loads(row.params), state=TrialState(row.state),
+            value=row.value, metrics=json.loads(row.metrics), error=row.error,
+            started_at=_stamp(row.started_at), finished_at=_stamp(row.finished_at),
+            generation=row.generation, parents=tuple(json.loads(row.parents)), origin=row.origin,
+            attrs=json.loads(row.attrs), heartbeat_at=_stamp(row.heartbeat_at),
+        )
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise _damaged(row, f"trial {row.number}", ("params", "metrics", "parents", "attrs"), "state") from None
+
+
+#: What to do about SQLite's terse errors, by a word of the message.
+_HINTS = {
+    "readonly": "the database file or its folder is read-only; evotune writes the file and, next to it, "
+                "its -wal and -shm files",
+    "unable to open": "check that the path is a file (not a folder) that this user may read and write",
+    "full": "the disk is full; free some space: the trials recorded so far are intact",
+}
+
+
+def _hint(message: str) -> str:
+    for word, hint in _HINTS.items():
+        if word in message:
+            return f" ({hint})"
+    return ""
+
+
+def _strategy_type(row: Any) -> str:
+    try:
+        return str(json.loads(row.strategy).get("type", "?"))
+    except (TypeError, ValueError, AttributeError):
+        raise _damaged(row, f"study {row.name!r}", ("strategy",)) from None
+
+
+def _damaged(row: Any, what: str, json_columns: Sequence[str], state_column: str | None = None) -> StorageError:
+    """The error for a row evotune cannot have written (edited by hand, or a damaged file)."""
+    for column in json_columns:
+        text = getattr(row, column)
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            return StorageError(f"{what}: column {column!r} holds {str(text)[:80]!r}, which is not the JSON "
+                                f"evotune writes; the database was edited or is damaged")
+    if state_column is not None and getattr(row, state_column) not in TrialState._value2member_map_:
+        return StorageError(f"{what}: column {state_column!r} holds {getattr(row, state_column)!r}, which is "
+                            f"not a trial state; the database was edited or is damaged")
+    return StorageError(f"{what} cannot be read; the database was edited or is damaged")
 
 
 def _normalize_url(url: str) -> str:
@@ -146,10 +188,10 @@ class SQLStorage(Storage):
         try:
             self._engine = self._create_engine(_normalize_url(url), timeout)
         except (ArgumentError, NoSuchModuleError, ValueError) as error:
-            raise StorageError(f"storage URL {url!r} is not valid: {error}") from None
+            raise StorageError(f"storage URL {redact_url(url)!r} is not valid: {redact_url(str(error))}") from None
         except ImportError as error:
             hint = " (pip install 'evotune[postgres]')" if "postgres" in url else ""
-            raise StorageError(f"storage URL {url!r} needs a driver that is not installed{hint}: {error}") from None
+            raise StorageError(f"storage URL {redact_url(url)!r} needs a driver that is not installed{hint}: {error}") from None
         self._setup()
 
     # -- engine --------------------------------------------------------------------------
@@ -160,7 +202,7 @@ class SQLStorage(Storage):
         if path and path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
-                raise StorageError(f"storage URL {self.url!r}: folder {folder!r} does not exist")
+                raise StorageError(f"storage URL {self.safe_url!r}: folder {folder!r} does not exist")
         engine = sa.create_engine(
             url, connect_args={"timeout": timeout, "check_same_thread": False}, future=True,
         )
@@ -197,21 +239,21 @@ class SQLStorage(Storage):
         except (DuplicateTrialError, StudyNotFoundError, TrialStateError, IntegrityError):
             raise
         except DBAPIError as error:
-            raise StorageError(f"storage {self.url!r}: {error.orig}") from error
+            raise StorageError(f"storage {self.safe_url!r}: {error.orig}{_hint(str(error.orig))}") from error
         except SQLAlchemyError as error:
-            raise StorageError(f"storage {self.url!r}: {error}") from error
+            raise StorageError(f"storage {self.safe_url!r}: {error}") from error
 
     def _setup(self) -> None:
         for attempt in range(5):
             try:
                 with self._transaction(write=True) as conn:
-                    _metadata.create_all(conn, checkfirst=True)
-                    row = conn.execute(sa.select(_meta.c.value).where(_meta.c.key == "schema_version")).first()
-                    if row is None:
+                    version = self._stored_version(conn)
+                    if version is None or (isinstance(version, int) and version <= SCHEMA_VERSION):
+                        # Only a database this evotune understands is changed (tables created).
+                        _metadata.create_all(conn, checkfirst=True)
+                    if version is None:
                         conn.execute(_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
                         version = SCHEMA_VERSION
-                    else:
-                        version = int(row.value)
                 break
             except IntegrityError:
                 time.sleep(0.05 * (attempt + 1))  # another process created the schema meanwhile
@@ -220,11 +262,35 @@ class SQLStorage(Storage):
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
+        if not isinstance(version, int):
+            raise StorageError(f"storage {self.safe_url!r}: schema_version {version!r} in table evotune_meta is not a "
+                               f"number; the database was edited or is damaged")
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"storage {self.url!r} has schema version {version}, newer than this evotune "
+                f"storage {self.safe_url!r} has schema version {version}, newer than this evotune "
                 f"understands ({SCHEMA_VERSION}); upgrade evotune"
             )
+
+    def _stored_version(self, conn: Connection) -> int | str | None:
+        """The schema version the database holds (text when it is not a number), None when new.
+
+        Raises:
+            StorageError: When the database has evotune's table names without its version
+                table: tables of another program, which evotune must not change.
+        """
+        existing = set(sa.inspect(conn).get_table_names())
+        if _meta.name not in existing:
+            clashing = sorted(existing & {_studies.name, _trials.name})
+            if clashing:
+                raise StorageError(
+                    f"storage {self.safe_url!r} has tables named {', '.join(clashing)} but no {_meta.name}: they "
+                    f"were not written by evotune, so the database is left as it is; use another database"
+                )
+            return None
+        row = conn.execute(sa.select(_meta.c.value).where(_meta.c.key == "schema_version")).first()
+        if row is None:
+            return None
+        return int(row.value) if row.value.strip().isdigit() else row.value
 
     def close(self) -> None:
         self._engine.dispose()
@@ -238,10 +304,13 @@ class SQLStorage(Storage):
     # -- studies ---------------------------------------------------------------------------
     @staticmethod
     def _record(row: Any) -> StudyRecord:
-        return StudyRecord(
-            row.id, row.name, json.loads(row.space), row.direction, row.metric,
-            json.loads(row.strategy), _stamp(row.created_at), json.loads(row.attrs),  # type: ignore[arg-type]
-        )
+        try:
+            return StudyRecord(
+                row.id, row.name, json.loads(row.space), row.direction, row.metric,
+                json.loads(row.strategy), _stamp(row.created_at), json.loads(row.attrs),  # type: ignore[arg-type]
+            )
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise _damaged(row, f"study {row.name!r}", ("space", "strategy", "attrs")) from None
 
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
         try:
@@ -263,7 +332,7 @@ class SQLStorage(Storage):
         with self._transaction(write=False) as conn:
             row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
         if row is None:
-            raise StudyNotFoundError(f"no study named {name!r} in storage {self.url!r}")
+            raise StudyNotFoundError(f"no study named {name!r} in storage {self.safe_url!r}")
         return self._record(row)
 
     def list_studies(self) -> list[StudySummary]:
@@ -286,7 +355,7 @@ class SQLStorage(Storage):
             rows = conn.execute(query).all()
         return [
             StudySummary(
-                row.name, row.direction, row.metric, json.loads(row.strategy).get("type", "?"),
+                row.name, row.direction, row.metric, _strategy_type(row),
                 row.n or 0, row.complete or 0, row.failed or 0,
                 row.low if row.direction == "minimize" else row.high,
                 _stamp(row.created_at), _stamp(row.last),  # type: ignore[arg-type]
@@ -298,7 +367,7 @@ class SQLStorage(Storage):
         with self._transaction(write=True) as conn:
             row = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).first()
             if row is None:
-                raise StudyNotFoundError(f"no study named {name!r} in storage {self.url!r}")
+                raise StudyNotFoundError(f"no study named {name!r} in storage {self.safe_url!r}")
             conn.execute(_trials.delete().where(_trials.c.study_id == row.id))
             conn.execute(_studies.delete().where(_studies.c.id == row.id))
 
@@ -313,7 +382,7 @@ class SQLStorage(Storage):
         query = _SELECT_COUNTERS if self._sqlite else _SELECT_COUNTERS_LOCKED
         row = conn.execute(query, {"sid": study_id}).first()
         if row is None:
-            raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.url!r}")
+            raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.safe_url!r}")
         return row
 
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,

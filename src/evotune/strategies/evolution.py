@@ -243,7 +243,7 @@ class EvolutionarySearch(Strategy):
             return self._fresh_proposal(space, history, rng, generation=0)
         ledger.advance_scale(len(history), *self._scale_rule())
         population = ledger.population(size, self._elite_count(size))
-        model = self._model(ledger, ledger.ranked)
+        model = self._model(ledger, ledger.best(SURROGATE_POINTS))
         return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None)
 
     def _propose_generational(
@@ -263,7 +263,7 @@ class EvolutionarySearch(Strategy):
         key = (generation, start, size)
         if self._generation_cache is None or self._generation_cache[0] != key:
             ledger.advance_scale(start, *self._scale_rule())
-            ranked = [entry for entry in ledger.ranked if entry[1] < start]
+            ranked = ledger.best(SURROGATE_POINTS, before=start)
             population = ledger.population(size, self._elite_count(size), before=start)
             self._generation_cache = (key, (ranked, population, self._model(ledger, ranked), ledger.log_scale))
         ranked, population, model, log_scale = self._generation_cache[1]
@@ -299,10 +299,10 @@ class EvolutionarySearch(Strategy):
         params = self._fresh(space, history, rng, set())
         return None if params is None else Proposal(params=params, origin=origin, generation=generation)
 
-    def _model(self, ledger: Ledger, ranked: list[tuple[float, int]]) -> RadialBasisModel | None:
-        if self.candidates < 2 or len(ranked) < len(ledger.space) + 2:
+    def _model(self, ledger: Ledger, best: list[tuple[float, int]]) -> RadialBasisModel | None:
+        """The surrogate fitted on ``best``, the best finished trials (None when too few)."""
+        if self.candidates < 2 or len(best) < len(ledger.space) + 2:
             return None
-        best = ranked[:SURROGATE_POINTS]
         key = tuple(number for _, number in best)
         if self._model_cache is None or self._model_cache[0] != key:  # refit only when the best change
             points = np.array([ledger.units[number] for number in key])

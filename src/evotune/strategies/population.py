@@ -41,7 +41,6 @@ class Ledger:
         n_foreign: Trials the strategy did not propose (manual or earlier strategies).
         n_initial: Trials of the first population proposed so far.
         before_first_child: Trials (retries aside) numbered before the first child, once there is one.
-        ranked: ``(loss, number)`` of every COMPLETE trial, best first.
         units: Number -> unit coordinates, for COMPLETE trials.
         losses: Number -> loss, for COMPLETE trials.
         log_scale: Logarithm of the adapted mutation scale.
@@ -59,7 +58,7 @@ class Ledger:
         self.n_initial = 0
         self.before_first_child: int | None = None
         self._counted = 0
-        self.ranked: list[tuple[float, int]] = []
+        self._ranked: list[tuple[float, int]] = []  # (loss, -number), best first
         self._completed: list[int] = []
         self.units: dict[int, np.ndarray] = {}
         self.losses: dict[int, float] = {}
@@ -73,7 +72,7 @@ class Ledger:
 
     @property
     def n_ranked(self) -> int:
-        return len(self.ranked)
+        return len(self._ranked)
 
     def update(self) -> None:
         """Read the trials added since the last call and those that finished since."""
@@ -109,7 +108,9 @@ class Ledger:
         if trial.state is not TrialState.COMPLETE or trial.value is None:
             return
         loss = history.loss(trial)
-        bisect.insort(self.ranked, (loss, trial.number))
+        # Among equal losses the newest ranks first, so a population on a plateau (common with
+        # accuracies of small datasets) keeps moving instead of clinging to its oldest members.
+        bisect.insort(self._ranked, (loss, -trial.number))
         bisect.insort(self._completed, trial.number)
         self.losses[trial.number] = loss
         self.units[trial.number] = self.space.to_unit(trial.params)
@@ -121,25 +122,35 @@ class Ledger:
     def unfinished_before(self, number: int) -> bool:
         return any(n < number for n in self.unfinished)
 
+    def best(self, count: int, before: int | None = None) -> list[tuple[float, int]]:
+        """``(loss, number)`` of the ``count`` best COMPLETE trials (numbered below ``before``)."""
+        result: list[tuple[float, int]] = []
+        for loss, negative in self._ranked:
+            if len(result) >= count:
+                break
+            if before is None or -negative < before:
+                result.append((loss, -negative))
+        return result
+
     def population(self, size: int, elite: int, before: int | None = None) -> list[tuple[float, int]]:
         """The ``elite`` best COMPLETE trials plus the most recent others, ``size`` in all, best first.
 
         Only trials numbered below ``before`` count when it is given.
         """
-        ranked = self.ranked if before is None else [e for e in self.ranked if e[1] < before]
-        members = ranked[:elite]
+        members = self.best(elite, before)
         chosen = {number for _, number in members}
         for number in reversed(self._completed):
             if len(members) >= size:
                 break
             if (before is None or number < before) and number not in chosen:
                 members.append((self.losses[number], number))
-        return sorted(members)
+        return sorted(members, key=lambda member: (member[0], -member[1]))
 
     def advance_scale(self, limit: int, initial: float, up: float, down: float, low: float, high: float) -> float:
         """Apply the success rule to mutation children numbered below ``limit``, in number order.
 
-        A mutation child succeeds when it completes with a lower loss than its parent. Trials are
+        A mutation child succeeds when it completes no worse than its parent: on a plateau, where
+        many configurations score the same, the step then grows until it finds an edge. Trials are
         taken in number order and only up to the first unfinished one, so the scale never depends
         on the order in which trials happened to finish.
         """
@@ -153,7 +164,7 @@ class Ledger:
             trial = history[number]
             if is_own(trial) and trial.origin == "mutation" and "retry_of" not in trial.attrs:
                 parent = min((self.losses.get(p, math.inf) for p in trial.parents), default=math.inf)
-                success = self.losses.get(number, math.inf) < parent
+                success = self.losses.get(number, math.inf) <= parent
                 self.log_scale = min(max(self.log_scale + (up if success else down), low), high)
             self._scale_next += 1
         return self.log_scale

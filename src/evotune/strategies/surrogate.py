@@ -25,11 +25,9 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rank_scores(losses: np.ndarray) -> np.ndarray:
-    """Ranks of ``losses`` scaled to [0, 1] (ties share the lower rank)."""
-    order = np.argsort(losses, kind="stable")
-    ranks = np.empty(len(losses))
-    ranks[order] = np.arange(len(losses))
-    return ranks / max(len(losses) - 1, 1)
+    """Ranks of the distinct ``losses`` scaled to [0, 1]; equal losses share their rank."""
+    distinct, ranks = np.unique(losses, return_inverse=True)
+    return ranks.reshape(-1) / max(len(distinct) - 1, 1)
 
 
 class RadialBasisModel:

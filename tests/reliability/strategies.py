@@ -1,0 +1,28 @@
+"""A strategy that leaves a trace of what it saw, so a test can prove it saw every trial."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from evotune.space import Space
+from evotune.strategies import History, Proposal, RandomSearch
+
+
+class SeeingSearch(RandomSearch):
+    """Random search whose proposals record, in ``origin``, what the history held when proposing.
+
+    ``origin`` reads ``seen:<finished trials>:<all trials>``.
+    """
+
+    def propose(self, space: Space, history: History, number: int) -> Proposal | None:
+        proposal = super().propose(space, history, number)
+        if isinstance(proposal, Proposal):
+            return replace(proposal, origin=f"seen:{history.n_finished}:{len(history)}")
+        return proposal
+
+
+def seen(origin: str | None) -> tuple[int, int]:
+    """(finished, all) trials a SeeingSearch proposal saw."""
+    assert origin is not None and origin.startswith("seen:"), origin
+    _, finished, total = origin.split(":")
+    return int(finished), int(total)
