@@ -14,11 +14,24 @@ from evotune.exceptions import ResultError
 DEFAULT_METRIC = "value"
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, or a stand-in when the object cannot show itself."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ of a user's object must not stop the study
+        return f"<{type(value).__name__} object>"
+
+
 def _number(name: str, raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
         if hasattr(raw, "item") and getattr(raw, "size", 1) == 1:  # numpy and torch scalars
-            return _number(name, raw.item())
-        raise ResultError(f"metric {name!r} must be a number, got {raw!r} ({type(raw).__name__})")
+            try:
+                inner = raw.item()
+            except Exception:  # noqa: BLE001 - not a scalar after all
+                inner = raw
+            if inner is not raw:
+                return _number(name, inner)
+        raise ResultError(f"metric {name!r} must be a number, got {_shown(raw)} ({type(raw).__name__})")
     try:
         value = float(raw)
     except OverflowError:  # an integer beyond any float
@@ -58,7 +71,7 @@ def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, floa
         return metrics[metric], metrics
     if result is None or isinstance(result, (str, bytes)):
         raise ResultError(
-            f"expected a number or a dict of named metrics, got {result!r} ({type(result).__name__})"
+            f"expected a number or a dict of named metrics, got {_shown(result)} ({type(result).__name__})"
         )
     name = metric or DEFAULT_METRIC
     value = _number(name, result)

@@ -121,16 +121,65 @@ def load_worker(url: str, name: str, journal_path: str, max_trials: int, barrier
     journal.write("E", len(study.trials), time.time())
 
 
-def create_same_study(url: str, name: str, barrier: Any, space_variant: int, trials: int) -> str:
-    """Create (or join) study ``name`` at the same moment as other processes, then run a few trials."""
+def create_same_study(url: str, name: str, barrier: Any, space_variant: int, seed: int, trials: int) -> str:
+    """Create (or join) study ``name`` at the same moment as other processes, then run a few trials.
+
+    Returns "ran", or "conflict: <message>" when another process created it with another space.
+    """
     space = dict(SPACE)
     if space_variant:
-        space["depth"] = et.Int(1, 32 * (space_variant + 1), log=True)
+        space["depth"] = et.Int(1, 128, log=True)
     barrier.wait(timeout=120)
     try:
-        study = et.Study(space, direction="minimize", strategy=et.RandomSearch(seed=space_variant),
-                         storage=url, name=name)
+        study = et.Study(space, direction="minimize", strategy=et.RandomSearch(seed=seed), storage=url, name=name)
     except et.StudyConflictError as error:
         return f"conflict: {error}"
-    study.optimize(objective, max_trials=None if not trials else len(study.trials) + trials)
+    for _ in range(trials):
+        trial = study.ask()
+        study.tell(trial, float(trial.params["x"]))
     return "ran"
+
+
+def hang_first_call(folder: str, params: dict[str, Any]) -> float:
+    """The first call anywhere writes its pid to ``folder/victim.pid`` and hangs; the others score."""
+    try:
+        fd = os.open(os.path.join(folder, "victim.claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        time.sleep(0.05)
+        return float(params["x"]) ** 2
+    os.close(fd)
+    with open(os.path.join(folder, "victim.tmp"), "w") as handle:
+        handle.write(str(os.getpid()))
+    os.replace(os.path.join(folder, "victim.tmp"), os.path.join(folder, "victim.pid"))
+    time.sleep(120)
+    return 0.0
+
+
+def race_to_create(results: Any, url: str, name: str, barrier: Any, space_variant: int, seed: int,
+                   trials: int) -> None:
+    """:func:`create_same_study`, reporting its outcome (or its unexpected error) on ``results``."""
+    try:
+        results.put((seed, create_same_study(url, name, barrier, space_variant, seed, trials)))
+    except BaseException as error:  # noqa: BLE001 - the test shows it
+        results.put((seed, f"error: {type(error).__name__}: {error}"))
+
+
+def tune_through_restarts(url: str, name: str, journal_path: str, max_trials: int) -> None:
+    """Run trials of 20 ms until the budget; exit 3 after writing the error when the storage fails."""
+    journal = Journal(journal_path)
+    study = et.Study(SPACE, direction="minimize", strategy=et.RandomSearch(seed=0), storage=url, name=name)
+
+    def record(_study: et.Study, trial: et.Trial) -> None:
+        journal.write("C" if trial.state is et.TrialState.COMPLETE else "F", trial.number, trial.value)
+
+    def slow(params: dict[str, Any]) -> float:
+        time.sleep(0.02)
+        return objective(params)
+
+    try:
+        study.optimize(slow, max_trials=max_trials, callbacks=[record], heartbeat_interval=0.2, grace_period=2.0)
+    except et.StorageError as error:
+        with open(journal_path + ".error", "w", encoding="utf-8") as handle:
+            handle.write(str(error))
+        os._exit(3)
+    journal.write("E", len(study.trials))

@@ -9,10 +9,11 @@ on the study. Each method is one short transaction, committed before it returns.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -32,6 +33,11 @@ from evotune.storage.base import (
     redact_url,
 )
 from evotune.trial import Trial, TrialState
+
+#: Seconds an opened PostgreSQL storage waits for its server to accept connections again.
+RECONNECT_SECONDS = 30.0
+#: Times a transaction cut off by a lost connection is run again.
+RECONNECT_ATTEMPTS = 5
 
 _metadata = sa.MetaData()
 
@@ -169,6 +175,28 @@ def _normalize_url(url: str) -> str:
     return url
 
 
+def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``method`` again when its transaction was cut off, uncommitted, by a lost connection.
+
+    A PostgreSQL restart or fail-over closes every session; the work in flight was rolled back
+    by the server, so running the whole method again (in a new transaction, on a new
+    connection, see ``_connect``) is safe. A failure during the commit itself is not retried:
+    its outcome is unknown.
+    """
+    @functools.wraps(method)
+    def run(self: SQLStorage, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(RECONNECT_ATTEMPTS):
+            try:
+                return method(self, *args, **kwargs)
+            except StorageError as error:
+                if not getattr(error, "retryable", False) or attempt == RECONNECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return run
+
+
 class SQLStorage(Storage):
     """Storage in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
 
@@ -193,6 +221,7 @@ class SQLStorage(Storage):
             hint = " (pip install 'evotune[postgres]')" if "postgres" in url else ""
             raise StorageError(f"storage URL {redact_url(url)!r} needs a driver that is not installed{hint}: {error}") from None
         self._setup()
+        self._opened = True
 
     # -- engine --------------------------------------------------------------------------
     def _create_engine(self, url: str, timeout: float) -> Engine:
@@ -226,20 +255,47 @@ class SQLStorage(Storage):
 
         return engine
 
+    def _connect(self) -> Connection:
+        """A connection from the pool; waits for a database server that is restarting.
+
+        Once the storage has been opened, a server that refuses connections (restarting,
+        failing over) is given up to :data:`RECONNECT_SECONDS` to come back before the error
+        is raised: nothing was sent yet, so trying again is safe. A transaction cut off by the
+        restart itself still fails (its outcome may be unknown); the next one reconnects.
+        """
+        waited_since = None
+        while True:
+            try:
+                return self._engine.connect()
+            except DBAPIError:
+                if self._sqlite or not getattr(self, "_opened", False):
+                    raise
+                now = time.monotonic()
+                waited_since = now if waited_since is None else waited_since
+                if now - waited_since >= RECONNECT_SECONDS:
+                    raise
+                time.sleep(min(1.0, 0.1 + (now - waited_since) / 4))
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
+        committing = False
         try:
-            with self._engine.connect() as connection:
+            with self._connect() as connection:
                 connection.info["write"] = write
                 try:
                     with connection.begin():
                         yield connection
+                        committing = True
                 finally:
-                    connection.info["write"] = False
+                    if not connection.invalidated:  # touching a dead connection would reconnect
+                        connection.info["write"] = False
         except (DuplicateTrialError, StudyNotFoundError, TrialStateError, IntegrityError):
             raise
         except DBAPIError as error:
-            raise StorageError(f"storage {self.safe_url!r}: {error.orig}{_hint(str(error.orig))}") from error
+            problem = StorageError(f"storage {self.safe_url!r}: {error.orig}{_hint(str(error.orig))}")
+            # Cut off before its commit by a lost connection: nothing was written, it may run again.
+            problem.retryable = error.connection_invalidated and not committing and not self._sqlite
+            raise problem from error
         except SQLAlchemyError as error:
             raise StorageError(f"storage {self.safe_url!r}: {error}") from error
 
@@ -312,6 +368,7 @@ class SQLStorage(Storage):
         except (TypeError, ValueError, OverflowError, OSError):
             raise _damaged(row, f"study {row.name!r}", ("space", "strategy", "attrs")) from None
 
+    @_reconnecting
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
         try:
             with self._transaction(write=True) as conn:
@@ -328,6 +385,7 @@ class SQLStorage(Storage):
         except IntegrityError:  # created by another process between our check and insert
             return self.load_study(name), False
 
+    @_reconnecting
     def load_study(self, name: str) -> StudyRecord:
         with self._transaction(write=False) as conn:
             row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
@@ -335,6 +393,7 @@ class SQLStorage(Storage):
             raise StudyNotFoundError(f"no study named {name!r} in storage {self.safe_url!r}")
         return self._record(row)
 
+    @_reconnecting
     def list_studies(self) -> list[StudySummary]:
         t = _trials.c
         counts = (
@@ -363,6 +422,7 @@ class SQLStorage(Storage):
             for row in rows
         ]
 
+    @_reconnecting
     def delete_study(self, name: str) -> None:
         with self._transaction(write=True) as conn:
             row = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).first()
@@ -371,6 +431,7 @@ class SQLStorage(Storage):
             conn.execute(_trials.delete().where(_trials.c.study_id == row.id))
             conn.execute(_studies.delete().where(_studies.c.id == row.id))
 
+    @_reconnecting
     def set_study_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
         with self._transaction(write=True) as conn:
             current = conn.execute(sa.select(_studies.c.attrs).where(_studies.c.id == study_id)).scalar_one()
@@ -385,6 +446,7 @@ class SQLStorage(Storage):
             raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.safe_url!r}")
         return row
 
+    @_reconnecting
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
                      parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False):
         now = time.time()
@@ -415,6 +477,7 @@ class SQLStorage(Storage):
             heartbeat_at=_stamp(now) if state is TrialState.RUNNING else None,
         )
 
+    @_reconnecting
     def claim_waiting_trial(self, study_id, max_trials=None, worker=None):
         with self._transaction(write=True) as conn:
             counters = self._lock_study(conn, study_id)
@@ -438,6 +501,7 @@ class SQLStorage(Storage):
         return _row_to_trial(row).replace(
             state=TrialState.RUNNING, started_at=_stamp(now), heartbeat_at=_stamp(now), attrs=attrs)
 
+    @_reconnecting
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
         now = time.time()
         with self._transaction(write=True) as conn:
@@ -458,6 +522,7 @@ class SQLStorage(Storage):
             state=state, value=value, metrics=dict(metrics or {}), error=error,
             finished_at=_stamp(now), attrs=merged)
 
+    @_reconnecting
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
         if not numbers:
             return
@@ -467,6 +532,7 @@ class SQLStorage(Storage):
                 _trials.c.state == "RUNNING",
             ).values(heartbeat_at=time.time()))
 
+    @_reconnecting
     def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
         limit = time.time() - grace_seconds
         with self._transaction(write=True) as conn:
@@ -491,6 +557,7 @@ class SQLStorage(Storage):
             for row in failed
         ]
 
+    @_reconnecting
     def get_trials(self, study_id, start=0, numbers=None):
         condition = _trials.c.number >= start
         extra = [n for n in (numbers or ()) if n < start]

@@ -19,6 +19,12 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
   narrows to refine a good region.
 * Each child is the most promising of several candidates, judged by a radial-basis model of the
   finished trials (:mod:`evotune.strategies.surrogate`): training is costly, a prediction is not.
+  The judgement weighs the predicted loss against the distance to configurations already tried,
+  with a weight that cycles from child to child, so some children refine the best region and
+  others reach out: the population keeps its diversity on multimodal problems.
+* Equal losses are common (accuracy on a small validation set moves in steps): among equals the
+  newest trial ranks first and a child that ties its parent counts as a success, so the search
+  drifts across plateaus instead of shrinking its steps on them.
 * No configuration is ever proposed twice: a duplicate child is mutated again, then replaced by
   a fresh random point, so no trial of the budget is spent on a repeat.
 
@@ -56,6 +62,24 @@ SUCCESS_FACTOR = 1.5
 SCALE_LIMITS = (0.005, 0.5)
 #: Most trials the surrogate is fitted on (the best ones), which keeps a proposal cheap.
 SURROGATE_POINTS = 80
+#: Weight of the predicted loss against the distance to tried points when screening candidates,
+#: taken in turn: from a far-reaching child (0.3) to the one predicted best (1.0).
+SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
+
+
+def screening_merit(model: RadialBasisModel, points: np.ndarray, weight: float) -> np.ndarray:
+    """Merit of candidate children (lower is better): predicted loss against novelty.
+
+    Both terms are scaled to [0, 1] over the candidates: ``weight`` times the predicted loss
+    plus ``1 - weight`` times the closeness to the nearest tried point.
+    """
+
+    def scaled(values: np.ndarray) -> np.ndarray:
+        span = values.max() - values.min()
+        return (values - values.min()) / span if span > 0 else np.zeros_like(values)
+
+    nearest = np.sqrt(((points[:, None, :] - model.points[None, :, :]) ** 2).sum(-1)).min(1)
+    return weight * scaled(model.predict(points)) + (1 - weight) * (1 - scaled(nearest))
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -244,7 +268,7 @@ class EvolutionarySearch(Strategy):
         ledger.advance_scale(len(history), *self._scale_rule())
         population = ledger.population(size, self._elite_count(size))
         model = self._model(ledger, ledger.best(SURROGATE_POINTS))
-        return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None)
+        return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None, number)
 
     def _propose_generational(
         self, space: Space, history: History, ledger: Ledger, size: int, number: int
@@ -270,7 +294,7 @@ class EvolutionarySearch(Strategy):
         rng = make_rng(self.seed, generation, slot)
         if len(ranked) < 2:
             return self._fresh_proposal(space, history, rng, generation=generation)
-        return self._child(space, history, ledger, population, model, log_scale, rng, generation)
+        return self._child(space, history, ledger, population, model, log_scale, rng, generation, slot)
 
     def _scale_rule(self) -> tuple[float, float, float, float, float]:
         """Arguments of :meth:`Ledger.advance_scale`: initial, step up, step down, limits (logs)."""
@@ -318,7 +342,7 @@ class EvolutionarySearch(Strategy):
     def _child(
         self, space: Space, history: History, ledger: Ledger, population: list[tuple[float, int]],
         model: RadialBasisModel | None, log_scale: float, rng: np.random.Generator,
-        generation: int | None,
+        generation: int | None, turn: int,
     ) -> Proposal | None:
         scale = math.exp(log_scale)
         blend = 0.5 if self.crossover == "blend" else 0.0
@@ -349,7 +373,9 @@ class EvolutionarySearch(Strategy):
             return Proposal(params=params, origin="random", generation=generation if generation is not None else 0)
         choice = 0
         if model is not None and len(bred) > 1:
-            choice = int(np.argmin(model.predict(np.array([space.to_unit(p) for p, _, _ in bred]))))
+            points = np.array([space.to_unit(p) for p, _, _ in bred])
+            weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
+            choice = int(np.argmin(screening_merit(model, points, weight)))
         params, origin, parents = bred[choice]
         if generation is None:
             generation = 1 + max(ledger.generation_of(n) for n in parents)
