@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_classification
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -207,6 +208,54 @@ def run_one(task: str, method: str, seed: int, n: int, cv_splits: int, n_jobs: i
     return Run(task, method, seed, fits_of(method, search), float(search.best_score_), float(test), seconds), search
 
 
+# --------------------------------------------------------------------------- overhead
+
+
+class InstantClassifier(ClassifierMixin, BaseEstimator):
+    """Fits in no time and scores ``-(log10 C + 1)^2 - (log10 gamma + 3)^2``: measures a search's own cost."""
+
+    def __init__(self, C=1.0, gamma=1.0):
+        self.C = C
+        self.gamma = gamma
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+    def score(self, X, y, sample_weight=None):
+        return -((np.log10(self.C) + 1) ** 2) - (np.log10(self.gamma) + 3) ** 2
+
+
+def overhead(methods: list[str], n: int, cv_splits: int, repeats: int) -> str:
+    """Milliseconds per candidate each method spends around instant fits (median of repeats)."""
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    space = {"C": ("float", 1e-2, 1e3, "log"), "gamma": ("float", 1e-5, 1e1, "log")}
+    lines = ["", f"## Search overhead: an estimator that fits instantly, {n} candidates x {cv_splits} folds",
+             f"{'method':<19}{'ms per candidate':>18}{'fits':>6}"]
+    for method in methods:
+        per_candidate, fits = [], 0
+        for seed in range(1, repeats + 1):
+            cv = StratifiedKFold(cv_splits, shuffle=True, random_state=seed)
+            search = make_search(method, InstantClassifier(), space, n, cv, seed, 1, (10, 4))
+            if method != "ga-searchcv":
+                search.set_params(scoring=None)
+            else:
+                search.scoring = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                search.fit(X, y)
+                seconds = time.perf_counter() - start
+            fits = fits_of(method, search)
+            per_candidate.append(1000 * seconds / fits)
+        lines.append(f"{method:<19}{statistics.median(per_candidate):>18.2f}{fits:>6}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -278,14 +327,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="candidates per method when GASearchCV is not run (default 60)")
     parser.add_argument("--n-jobs", type=int, default=1, help="n_jobs of every search (default 1)")
     parser.add_argument("--quick", action="store_true", help="breast_cancer only, 2 seeds")
+    parser.add_argument("--overhead-only", action="store_true", help="only the search overhead table")
     parser.add_argument("--json", help="also write every run to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.datasets = 2, ["breast_cancer"]
     ga_shape = (args.ga_population, args.ga_generations)
-    tasks = [f"{d}/{m}" for m in args.models for d in args.datasets]
+    tasks = [] if args.overhead_only else [f"{d}/{m}" for m in args.models for d in args.datasets]
     runs: list[Run] = []
     with threadpool_limits(limits=1, user_api="blas"):
+        costs = overhead(args.methods, 80, args.cv, repeats=3)
         for task in tasks:
             for seed in range(1, args.seeds + 1):
                 budget = args.budget or 60
@@ -304,7 +355,9 @@ def main(argv: list[str] | None = None) -> None:
                 ), file=sys.stderr, flush=True)
     print(f"# scikit-learn search benchmark: {args.cv}-fold CV accuracy, GASearchCV population "
           f"{ga_shape[0]} x {ga_shape[1]} generations sets the fits of every method")
-    print(report(runs))
+    if runs:
+        print(report(runs))
+    print(costs)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([asdict(r) for r in runs], handle, indent=1)

@@ -44,7 +44,7 @@ def test_study_seed_seeds_the_default_strategy():
         return sequence(study)
 
     assert seeded(7) == seeded(7) and seeded(7) != seeded(8)
-    assert et.Study({"x": et.Float(0, 1)}, seed=7).strategy == et.RandomSearch(seed=7)
+    assert et.Study({"x": et.Float(0, 1)}, seed=7).strategy == et.EvolutionarySearch(seed=7)
 
 
 def test_sequence_continues_identically_after_a_resume(storage):
