@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -275,6 +276,39 @@ def test_a_full_disk_stops_the_study_with_a_storage_error_and_keeps_every_record
     assert resumed.stop_reason == "max_trials reached"
     assert sum(t.state is et.TrialState.COMPLETE for t in resumed.trials) >= len(recorded) + 5
     assert integrity(small_disk / "full.db") == "ok"
+
+
+def test_a_database_that_cannot_grow_gives_a_storage_error_and_keeps_every_recorded_trial(tmp_path: Path) -> None:
+    """The same as a full disk, anywhere: SQLite's page limit makes the file unable to grow."""
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'capped.db'}"
+    space = {**SPACE, "note": et.Categorical(["x" * 3000])}
+    study = et.Study(space, storage=url, name="capped", strategy=et.RandomSearch(seed=0))
+    study.add({"x": 0.5, "act": "relu", "note": "x" * 3000}, 0.5)
+    pages = sqlite3.connect(tmp_path / "capped.db").execute("PRAGMA page_count").fetchone()[0]
+
+    def cap(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 20}")
+
+    engine = study.storage._engine  # the storage's own connections, as a full disk would stop them
+    event.listen(engine, "connect", cap)
+    engine.dispose()
+    recorded: list[tuple[int, float]] = []
+    with pytest.raises(et.StorageError) as raised:
+        study.optimize(lambda p: p["x"], max_trials=10_000,
+                       callbacks=[lambda _s, t: recorded.append((t.number, t.value))])
+    assert "full" in str(raised.value) and "capped.db" in str(raised.value)
+    assert len(recorded) > 3
+    event.remove(engine, "connect", cap)
+    engine.dispose()
+    assert integrity(tmp_path / "capped.db") == "ok"
+    resumed = et.Study.load("capped", url)
+    by_number = {t.number: t for t in resumed.trials}
+    assert all(by_number[n].state is et.TrialState.COMPLETE and by_number[n].value == v for n, v in recorded)
+    resumed.optimize(lambda p: p["x"], max_trials=resumed.history.n_started + 3, grace_period=0.1,
+                     heartbeat_interval=0.05)
+    assert resumed.stop_reason == "max_trials reached"
 
 
 # -- two processes creating the same study at once -------------------------------------------------

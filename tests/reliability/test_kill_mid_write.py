@@ -99,12 +99,12 @@ def kill_repeatedly(url: str, folder: Path, rounds: int, seed: int = 0) -> dict[
         running_before = running
     entries = sum(len(children.read_journal(str(j))) for j in journals)
     resumed = children._study(url, NAME, 0)
-    before = len(resumed.trials)
-    resumed.optimize(children.objective, max_trials=resumed.history.n_started + 15, heartbeat_interval=0.05,
+    started_before = resumed.history.n_started
+    resumed.optimize(children.objective, max_trials=started_before + 15, heartbeat_interval=0.05,
                      grace_period=0.1)
     final = _check(url, journals)
     assert resumed.stop_reason == "max_trials reached"
-    assert len(final) >= before + 15
+    assert sum(t.state is not et.TrialState.WAITING for t in final) == started_before + 15
     assert not [t for t in final if t.state is et.TrialState.RUNNING]
     lost = [t for t in final if t.error == "worker lost"]
     assert len(lost) >= running_before

@@ -53,8 +53,10 @@ def test_a_longer_budget_evaluates_only_the_new_candidates(data, storage):
 def test_an_interrupted_fit_resumes_where_it_stopped(data, storage):
     X, y = data
     # The sixth fit is interrupted: candidates 0 and 1 are done, candidate 2 is half-way.
+    interrupted = _search(storage, 6, Quadratic(interrupt_at=5))
     with pytest.raises(KeyboardInterrupt):
-        _search(storage, 6, Quadratic(interrupt_at=5)).fit(X, y)
+        interrupted.fit(X, y)
+    assert interrupted.stop_reason_ == "interrupted"
     trials = et.Study.load("ridge", storage).trials
     assert [t.state for t in trials] == [et.TrialState.COMPLETE] * 2 + [et.TrialState.FAILED]
     assert trials[2].error == "interrupted"

@@ -203,28 +203,39 @@ def test_sub_spaces_exhaust_a_small_discrete_space(classification):
         assert trial.value == trials[trial.attrs["duplicate_of"]].value
 
 
-def test_failed_fits_follow_error_score():
+@pytest.mark.parametrize("strategy", [et.GridSearch(), et.GridSearch(shuffle=True, seed=0)],
+                         ids=["failure-last", "failure-inside"])
+def test_failed_fits_follow_error_score(strategy):
     X, y = make_regression(n_samples=40, n_features=3, random_state=0)
     space = {"alpha": [0.1, 0.2, 0.5, 0.9]}
+    options = dict(n_trials=4, cv=2, strategy=strategy)
     with pytest.warns(FitFailedWarning, match="fit"):
-        search = TuneSearchCV(Quadratic(fail_above=0.6), space, n_trials=4, cv=2, random_state=0).fit(X, y)
+        search = TuneSearchCV(Quadratic(fail_above=0.6), space, **options).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4 and len(search.study_.trials) == 4
     row = search.cv_results_["params"].index({"alpha": 0.9})
     assert math.isnan(search.cv_results_["mean_test_score"][row])
+    assert search.cv_results_["rank_test_score"][row] == 4
     failed = search.study_.trials[search.cv_results_["trial_number"][row]]
     assert failed.state is et.TrialState.FAILED and "alpha=0.9 is too large" in failed.error
     assert search.best_params_ == {"alpha": 0.2}
 
     with pytest.warns(FitFailedWarning, match="fit"):
-        search = TuneSearchCV(Quadratic(fail_above=0.6), space, n_trials=4, cv=2, random_state=0,
-                              error_score=-5.0).fit(X, y)
+        search = TuneSearchCV(Quadratic(fail_above=0.6), space, error_score=-5.0, **options).fit(X, y)
     row = search.cv_results_["params"].index({"alpha": 0.9})
+    assert search.cv_results_["mean_test_score"][row] == -5.0
     trial = search.study_.trials[search.cv_results_["trial_number"][row]]
     assert trial.state is et.TrialState.COMPLETE and trial.value == -5.0
 
-    search = TuneSearchCV(Quadratic(fail_above=0.6), space, n_trials=4, cv=2, random_state=0,
-                          error_score="raise")
+    search = TuneSearchCV(Quadratic(fail_above=0.6), space, error_score="raise", **options)
     with pytest.raises(ValueError, match="too large"):
         search.fit(X, y)
+    assert search.study_.trials[-1].state is et.TrialState.FAILED, "no trial is left RUNNING"
+
+
+def test_a_search_whose_every_fit_fails_raises_like_scikit_learn():
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    with pytest.warns(FitFailedWarning), pytest.raises(ValueError, match="all 4 fits failed"):
+        TuneSearchCV(Quadratic(fail_above=0.0), {"alpha": [0.5, 0.9]}, n_trials=2, cv=2).fit(X, y)
 
 
 def test_stopping_criteria(classification):

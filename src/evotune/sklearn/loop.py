@@ -136,6 +136,8 @@ class SearchLoop:
         self.live: list[Row] = []
         self.evaluated: dict[tuple[Any, ...], Trial] = {}
         self.batch_error: ValueError | None = None
+        #: Rows added since scikit-learn last formatted the results (see _rescore_best).
+        self.unshown = False
         #: Repeats of a candidate of the running batch, told with its result: (trial, its number).
         self.deferred: list[tuple[Trial, int]] = []
         self.scorer_names = scorer_names(search.scoring)
@@ -232,7 +234,7 @@ class SearchLoop:
                 if value is not None and (self.best is None or value > self.best):
                     self.best, since_improvement = value, 0
         self.study.stop_reason = self.stop_reason
-        if all(row.made_here for row in self.live):
+        if self.unshown or all(row.made_here for row in self.live):
             self._rescore_best()
         self._warn_non_finite()
         if self.search.verbose > 0:
@@ -314,6 +316,7 @@ class SearchLoop:
             )
             for row in rows:
                 row.made_here = True
+                self.unshown = True  # in the results once scikit-learn formats them again
                 row.folds = failed_folds(self.n_splits, self.search.error_score, self.scorer_names,
                                          str(error).strip()[-_MAX_ERROR:], bool(self.search.return_train_score))
         except BaseException as error:
@@ -330,6 +333,9 @@ class SearchLoop:
 
     def _fail(self, batch: list[tuple[Trial, Row]], error: BaseException) -> None:
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        self.stop_reason = self.study.stop_reason = (
+            "interrupted" if isinstance(error, KeyboardInterrupt) else f"aborted: {type(error).__name__}"
+        )
         for trial in [t for t, _ in batch] + [t for t, _ in self.deferred]:
             self.study.tell(trial, error=reason)
         self.deferred.clear()
@@ -355,23 +361,27 @@ class SearchLoop:
         return value
 
     def _rescore_best(self) -> None:
-        """scikit-learn needs one successful evaluation per fit: re-score the best stored candidate.
+        """Run one more cross-validation of the best candidate so far, neither recorded nor shown.
 
-        Happens only when this fit evaluated nothing (the study already holds the budget) or
-        every fit of it failed. The fresh scores are neither recorded nor shown.
+        scikit-learn builds ``cv_results_`` from its last successful evaluation, so one is needed
+        when this fit evaluated nothing (the study already holds the budget), and after a last
+        batch whose every fit failed (its rows are added to the results then).
         """
-        if not self.restored:
+        candidates = [r for r in self.restored + self.live if r.shown and r.folds
+                      and self._row_value(r) is not None]
+        if not candidates:
             if self.batch_error is not None:  # every fit failed: an error, as in scikit-learn
                 raise ValueError(
-                    f"all {len(self.live) * self.n_splits} fits failed; the last ones reported:"
-                    f"{self.batch_error}"
+                    f"all {sum(r.made_here for r in self.live) * self.n_splits} fits failed; the last "
+                    f"ones reported:{self.batch_error}"
                 ) from None
-            raise ConfigError(
-                f"no candidate was evaluated: the search stopped before the first one "
-                f"({self.stop_reason}); check the strategy, param_space and stopping criteria"
-            )
-        scored = [r for r in self.restored if self._row_value(r) is not None] or self.restored
-        best = max(scored, key=lambda r: self._row_value(r) or -math.inf)
+            if not self.restored:
+                raise ConfigError(
+                    f"no candidate was evaluated: the search stopped before the first one "
+                    f"({self.stop_reason}); check the strategy, param_space and stopping criteria"
+                )
+            candidates = self.restored
+        best = max(candidates, key=lambda r: self._row_value(r) or -math.inf)
         self.live.append(Row(best.params, [], best.trial_number, best.generation, best.parents,
                              best.subspace, shown=False))
         self.evaluate([best.params], cv=self.cv)
@@ -386,6 +396,7 @@ class SearchLoop:
         n_splits: int, out: Sequence[dict[str, Any]], more_results: Any,
     ) -> dict[str, Any]:
         """``cv_results_`` over the restored rows and this fit's rows, plus lineage columns."""
+        self.unshown = False
         returned = [row for row in self.live if not row.made_here][: len(candidate_params)]
         for i, row in enumerate(returned):
             row.folds = list(out[i * n_splits:(i + 1) * n_splits])

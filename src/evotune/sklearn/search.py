@@ -74,7 +74,8 @@ class TuneSearchCV(BaseSearchCV):
     Attributes:
         study_: The :class:`~evotune.Study` holding every candidate of the search.
         stop_reason_: Why the search stopped: "n_trials reached", "target reached", "timeout",
-            "patience exhausted" or "strategy exhausted".
+            "patience exhausted", "strategy exhausted", or after an error "interrupted" /
+            "aborted: <error>" (``study_`` is set then too, to inspect or resume).
         cv_results_: scikit-learn's keys (``params``, ``param_*``, ``mean_test_<scorer>``,
             ``rank_test_<scorer>``, ``split<k>_test_<scorer>``, fit and score times), plus
             ``trial_number``, ``generation`` (masked where the strategy has none), ``parents``
@@ -91,8 +92,16 @@ class TuneSearchCV(BaseSearchCV):
     evaluation per fit; the repeat is not recorded) and refit. Resuming with another ``cv``
     (number of folds) or ``scoring`` raises ConfigError. A study belongs to one dataset and one
     fit at a time: resuming it on other data (an outer fold of nested cross-validation, say)
-    would reuse scores computed on the old data, so give each its own ``study_name``. Trials added by hand with ``Study.add`` guide the strategy but have no folds to show,
-    so they are not rows of ``cv_results_``.
+    would reuse scores computed on the old data, so give each its own ``study_name``. Trials
+    added by hand with ``Study.add`` guide the strategy but have no folds to show, so they are
+    not rows of ``cv_results_``.
+
+    Failures: a fit that raises scores ``error_score``, as in scikit-learn; a batch whose every
+    fit failed is not an error (scikit-learn raises only when every fit of the search failed,
+    and so does this class). Repeats: a proposal that equals an evaluated candidate (possible
+    with sub-spaces, whose inactive parameters do not count) is told that candidate's result
+    without a fit; it is a trial of the study (``attrs["duplicate_of"]``) but not a row of
+    ``cv_results_``, nor part of ``n_trials``.
 
     Example:
         >>> import evotune as et
@@ -181,9 +190,11 @@ class TuneSearchCV(BaseSearchCV):
         for stale in ("study_", "stop_reason_"):  # from an earlier fit; each fold task pickles self
             self.__dict__.pop(stale, None)
         self._loop = SearchLoop(self, evaluate_candidates)
-        self._loop.run()
-        self.study_ = self._loop.study
-        self.stop_reason_ = self._loop.stop_reason
+        try:
+            self._loop.run()
+        finally:  # also after an error or an interruption, to inspect or resume the study
+            self.study_ = self._loop.study
+            self.stop_reason_ = self._loop.stop_reason
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
