@@ -25,10 +25,18 @@ from click.testing import CliRunner
 
 import evotune as et
 from evotune.cli import main
+from evotune.execution.pool import shutdown_pool
 from tests.reliability import children
 from tests.reliability.storage_dump import integrity
 
 SPACE = {"x": et.Float(-1.0, 1.0), "act": et.Categorical(["relu", "tanh"])}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_worker_pool() -> Iterator[None]:
+    """Leave no idle pool of worker processes behind (it would outlive the tests by minutes)."""
+    yield
+    shutdown_pool()
 
 
 # -- objectives that raise or return garbage -------------------------------------------------------

@@ -266,7 +266,7 @@ def test_the_dashboard_listens_on_loopback_only(served: tuple[int, subprocess.Po
             socket.create_connection((outward, port), timeout=2).close()
 
 
-def test_the_dashboard_refuses_other_host_names_and_serves_no_data_in_html(tmp_path: Path) -> None:
+def test_the_dashboard_refuses_requests_for_other_host_names(tmp_path: Path) -> None:
     pytest.importorskip("starlette")
     from starlette.testclient import TestClient
 
