@@ -140,8 +140,16 @@ def overhead_table(sizes: list[int], repeats: int, include_slow: bool) -> list[t
     return rows
 
 
-_SCALE_SCRIPT = """
-import resource, sys, time, logging
+_PEAK = (
+    "def peak_mb():\n"
+    "    # VmHWM: this process's peak resident memory (ru_maxrss would include the parent's before exec)\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1]) / 1024\n"
+)
+
+_SCALE_SCRIPT = _PEAK + """
+import sys, time, logging
 import evotune as et
 logging.getLogger("evotune").setLevel(logging.WARNING)
 start = time.perf_counter()
@@ -149,8 +157,7 @@ study = et.Study.load("big", sys.argv[1])
 trials = study.trials
 best = study.best
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{len(trials)} {elapsed:.3f} {peak:.1f}")
+print(f"{len(trials)} {elapsed:.3f} {peak_mb():.1f}")
 """
 
 
@@ -161,8 +168,7 @@ def scale(n: int) -> tuple[int, float, float]:
         study = et.Study(SPACE, strategy=et.RandomSearch(seed=0), storage=url, name="big")
         study.optimize(objective, max_trials=n)
         baseline = subprocess.run(
-            [sys.executable, "-c", "import resource, evotune; "
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+            [sys.executable, "-c", _PEAK + "import evotune\nprint(peak_mb())"],
             capture_output=True, text=True, check=True,
         )
         out = subprocess.run([sys.executable, "-c", _SCALE_SCRIPT, url], capture_output=True, text=True, check=True)
