@@ -369,8 +369,9 @@ def load_split(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     Returns:
         ``(X_train, X_test, y_train, y_test)``.
     """
-    from sklearn import datasets
     from sklearn.model_selection import train_test_split
+
+    from sklearn import datasets
 
     features, target = getattr(datasets, f"load_{dataset}")(return_X_y=True)
     return tuple(train_test_split(features, target, test_size=0.2, random_state=0))

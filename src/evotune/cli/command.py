@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import collections
 import json
-import sys
 import math
 import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time

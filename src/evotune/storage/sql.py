@@ -5,6 +5,12 @@ Layout: one row per study, one row per trial; params, metrics and attributes are
 lock up front (``BEGIN IMMEDIATE``), so several processes can share one file without
 "database is locked" errors. PostgreSQL serializes trial creation per study with a row lock
 on the study. Each method is one short transaction, committed before it returns.
+
+A PostgreSQL server that restarts under a running study is waited for (up to
+``RECONNECT_SECONDS``), and a transaction it cut off before its commit runs again, so workers
+ride through a restart or a fail-over. Rows evotune cannot have written (edited by hand,
+a damaged file) and databases holding tables of another program are StorageErrors; error
+messages never show the password of a URL.
 """
 
 from __future__ import annotations
