@@ -18,6 +18,7 @@ from evotune.cli.tables import duration_text, number_text, sort_trials, trials_t
 from evotune.exceptions import ParamsError, ResultError, TrialStateError
 from evotune.export import rows_to_csv, trial_rows
 from evotune.space import Categorical, Float, Int, Space
+from evotune.storage import redact_url
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
 
@@ -47,11 +48,11 @@ def studies_command(storage: str, fmt: str) -> None:
         ], indent=2))
         return
     if not summaries:
-        click.echo(f"no studies in {storage}")
+        click.echo(f"no studies in {redact_url(storage)}")
         return
     from rich.table import Table
 
-    table = Table(title=f"studies in {storage}", title_justify="left")
+    table = Table(title=f"studies in {redact_url(storage)}", title_justify="left")
     for column in ("name", "strategy", "direction", "metric", "trials", "complete", "failed", "best",
                    "last activity"):
         table.add_column(column, justify="right" if column in ("trials", "complete", "failed", "best") else "left")
@@ -202,7 +203,7 @@ def delete_command(name: str, storage: str, yes: bool) -> None:
     study = load_study(name, storage)
     count = len(study.trials)
     if not yes:
-        click.confirm(f"Delete study {name!r} and its {count} trials from {storage}?", abort=True)
+        click.confirm(f"Delete study {name!r} and its {count} trials from {redact_url(storage)}?", abort=True)
     study.storage.delete_study(name)
     click.echo(f"deleted study {name!r} ({count} trials)")
 

@@ -8,6 +8,7 @@ import click
 
 from evotune.cli.main import InputError, load_study, main, open_existing, sqlite_file, storage_option
 from evotune.plot import PLOT_KINDS, plot, save_figure
+from evotune.storage import redact_url
 
 
 @main.command("plot")
@@ -95,7 +96,7 @@ def dashboard(storage: str, host: str, port: int, poll: float) -> None:
     if problem is not None:
         raise click.ClickException(f"cannot listen on {host}:{port}: {problem}; choose another --port or --host")
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"evotune dashboard on http://{shown}:{port}/  (storage {storage}; Ctrl+C to stop)")
+    click.echo(f"evotune dashboard on http://{shown}:{port}/  (storage {redact_url(storage)}; Ctrl+C to stop)")
     try:
         serve(opened, host=host, port=port, poll_seconds=poll)
     except ImportError as error:
