@@ -352,6 +352,13 @@ class Study:
             catch: Exceptions recorded as FAILED trials; others are recorded, then raised.
             show_progress: Progress bar on stderr (default: when stderr is a terminal).
             callbacks: Called as ``callback(study, trial)`` after each finished trial.
+            **options: ``retries`` (times a trial whose worker died is queued again, default 0),
+                ``heartbeat_interval`` (seconds between liveness stamps of running trials,
+                default 10), ``grace_period`` (seconds of silence after which another worker's
+                RUNNING trial counts as lost, default six heartbeats and at least 60),
+                ``max_concurrent`` (trials of this call in flight at once) and ``resources``
+                (Dask resources per trial: a dict such as ``{"GPU": 1}``, or a function of the
+                params returning one). See docs/parallel.md.
 
         Returns:
             The best trial, or None when none completed. ``study.stop_reason`` says why it stopped.
