@@ -21,6 +21,7 @@ from evotune.exceptions import (
     TrialStateError,
 )
 from evotune.execution.loop import run_optimization
+from evotune.execution.objective import TimeLimited
 from evotune.export import rows_to_csv, trial_rows
 from evotune.results import parse_result
 from evotune.space import Distribution, Space
@@ -51,7 +52,7 @@ _MAX_DUPLICATE_RETRIES = 50
 _LOOP_OPTIONS = tuple(
     name for name, parameter in inspect.signature(run_optimization).parameters.items()
     if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
-)
+) + ("trial_timeout",)
 
 
 def _config_key(space: Space, params: Mapping[str, Any]) -> str:
@@ -352,7 +353,9 @@ class Study:
             catch: Exceptions recorded as FAILED trials; others are recorded, then raised.
             show_progress: Progress bar on stderr (default: when stderr is a terminal).
             callbacks: Called as ``callback(study, trial)`` after each finished trial.
-            **options: ``retries`` (times a trial whose worker died is queued again, default 0),
+            **options: ``trial_timeout`` (seconds one trial may run before it is stopped and
+                recorded FAILED with a TimeoutError; enforced in this process and in worker
+                processes, not in threads such as Dask's), ``retries`` (times a trial whose worker died is queued again, default 0),
                 ``heartbeat_interval`` (seconds between liveness stamps of running trials,
                 default 10), ``grace_period`` (seconds of silence after which another worker's
                 RUNNING trial counts as lost, default six heartbeats and at least 60),
@@ -376,6 +379,12 @@ class Study:
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"optimize() got an unknown option {option}={options[option]!r} (other options: "
                                   f"{', '.join(_LOOP_OPTIONS)}){hint}")
+        trial_timeout = options.pop("trial_timeout", None)
+        if trial_timeout is not None:
+            if isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float)) \
+                    or not 0 < trial_timeout < math.inf:
+                raise ConfigError(f"trial_timeout must be a number of seconds > 0 or None, got {trial_timeout!r}")
+            objective = TimeLimited(objective, trial_timeout)
         if isinstance(self.strategy, GridSearch):
             callbacks = [*callbacks, self._grid_announcer(n_jobs)]
         return run_optimization(

@@ -165,3 +165,36 @@ def evaluate_payload(payload: Payload, params: dict[str, Any]) -> Outcome:
             pass
         outcome.exception = None
     return outcome
+
+
+class TimeLimited:
+    """An objective with a per-trial time limit: past ``seconds``, it raises ``TimeoutError``.
+
+    The limit is a real-time interval timer (``SIGALRM``), so it works where trials run in the
+    main thread of their process: in this process (``n_jobs=1``) and in evotune's worker
+    processes (``n_jobs=N``). Where that is impossible (a thread of a Dask worker, a thread
+    pool, Windows) the objective runs without a limit. Code inside a long C call is stopped
+    when it returns to Python.
+    """
+
+    def __init__(self, objective: Callable[..., Any], seconds: float):
+        self.objective = objective
+        self.seconds = float(seconds)
+
+    def __call__(self, params: dict[str, Any]) -> Any:
+        import signal
+        import threading
+
+        if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return self.objective(params)
+
+        def expire(_signum: int, _frame: Any) -> None:
+            raise TimeoutError(f"the trial ran longer than its trial_timeout of {self.seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return self.objective(params)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
