@@ -14,6 +14,7 @@ is not.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import multiprocessing
 import numbers
@@ -146,3 +147,8 @@ def pool_processes() -> list[int]:
     """Process ids of the shared pool's workers (empty when there is none)."""
     with _lock:
         return sorted(getattr(_pool, "_processes", None) or {}) if _pool is not None else []
+
+
+# Stop the workers before the interpreter tears its modules down, which would otherwise
+# leave the pool's manager thread to fail noisily at exit.
+atexit.register(shutdown_pool)
