@@ -174,3 +174,13 @@ def test_two_processes_share_one_sqlite_file(tmp_path):
     assert sorted(t.params["n"] for t in trials) == list(range(30))  # every cell once, across both
     assert all(t.state is et.TrialState.COMPLETE for t in trials)
     assert len({t.attrs["worker"] for t in trials}) == 2  # both processes ran trials
+
+
+def test_an_unseeded_strategy_given_on_resume_keeps_the_stored_seed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'seed.db'}"
+    first = et.Study({"x": et.Float(0, 1)}, strategy=et.RandomSearch(), storage=url, name="s")
+    again = et.Study({"x": et.Float(0, 1)}, strategy=et.RandomSearch(), storage=url, name="s")
+    assert again.strategy.seed == first.strategy.seed
+    reseeded = et.Study({"x": et.Float(0, 1)}, strategy=et.RandomSearch(seed=first.strategy.seed + 1),
+                        storage=url, name="s")
+    assert reseeded.strategy.seed == first.strategy.seed + 1

@@ -119,6 +119,9 @@ class Study:
         self.direction = record.direction
         self.metric = record.metric
         stored = record.attrs.get("strategy", record.strategy)
+        if strategy is not None and not strategy.seed_given and stored.get("type") == strategy.name \
+                and isinstance(stored.get("seed"), int):
+            strategy.seed = stored["seed"]  # an unseeded strategy resumes the stored sequence
         self.strategy = strategy if strategy is not None else strategy_from_config(stored)
         if strategy is not None and strategy.to_config() != stored:
             self.storage.set_study_attrs(record.study_id, {"strategy": strategy.to_config()})

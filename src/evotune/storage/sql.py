@@ -170,6 +170,22 @@ def _damaged(row: Any, what: str, json_columns: Sequence[str], state_column: str
     return StorageError(f"{what} cannot be read; the database was edited or is damaged")
 
 
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """Switch a SQLite file to WAL. On a new file several processes may race to do it, and SQLite
+    answers "database is locked" at once (without its busy handler), so try again for a while."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _normalize_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         rest = url.split("://", 1)[1]
@@ -248,7 +264,7 @@ class SQLStorage(Storage):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor, timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")  # durable against a killed process
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
@@ -320,7 +336,7 @@ class SQLStorage(Storage):
             except IntegrityError:
                 time.sleep(0.05 * (attempt + 1))  # another process created the schema meanwhile
             except StorageError as error:
-                if "already exists" in str(error) and attempt < 4:
+                if ("already exists" in str(error) or "locked" in str(error)) and attempt < 4:
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
