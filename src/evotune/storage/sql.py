@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,99 +37,32 @@ from evotune.storage.base import (
     StudySummary,
     redact_url,
 )
+from evotune.storage.schema import (
+    FINISH_TRIAL,
+    INSERT_TRIAL,
+    SELECT_COUNTERS,
+    SELECT_COUNTERS_LOCKED,
+    SELECT_FROM,
+    SELECT_KEY,
+    SELECT_TRIAL,
+    TRIAL_COLUMNS,
+    UPDATE_COUNTERS,
+    damaged,
+    dumps,
+    meta_table,
+    metadata,
+    row_to_trial,
+    stamp,
+    strategy_type,
+    studies_table,
+    trials_table,
+)
 from evotune.trial import Trial, TrialState
 
 #: Seconds an opened PostgreSQL storage waits for its server to accept connections again.
 RECONNECT_SECONDS = 30.0
 #: Times a transaction cut off by a lost connection is run again.
 RECONNECT_ATTEMPTS = 5
-
-_metadata = sa.MetaData()
-
-_meta = sa.Table(
-    "evotune_meta", _metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-_studies = sa.Table(
-    "evotune_studies", _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(512), nullable=False, unique=True),
-    sa.Column("space", sa.Text, nullable=False),
-    sa.Column("direction", sa.String(16), nullable=False),
-    sa.Column("metric", sa.String(512)),
-    sa.Column("strategy", sa.Text, nullable=False),
-    sa.Column("attrs", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("next_number", sa.Integer, nullable=False),
-    sa.Column("n_started", sa.Integer, nullable=False),
-)
-
-_trials = sa.Table(
-    "evotune_trials", _metadata,
-    sa.Column("study_id", sa.Integer, sa.ForeignKey("evotune_studies.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("number", sa.Integer, primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("value", sa.Float),
-    sa.Column("params", sa.Text, nullable=False),
-    sa.Column("metrics", sa.Text, nullable=False),
-    sa.Column("error", sa.Text),
-    sa.Column("started_at", sa.Float),
-    sa.Column("finished_at", sa.Float),
-    sa.Column("heartbeat_at", sa.Float),
-    sa.Column("generation", sa.Integer),
-    sa.Column("parents", sa.Text, nullable=False),
-    sa.Column("origin", sa.String(64)),
-    sa.Column("attrs", sa.Text, nullable=False),
-    sa.Column("key", sa.String(64)),
-    sa.Index("ix_evotune_trials_key", "study_id", "key"),
-    sa.Index("ix_evotune_trials_state", "study_id", "state"),
-)
-
-_TRIAL_COLUMNS = [c for c in _trials.c if c.name not in ("study_id", "key")]
-
-# Statements of the per-trial hot path, built once: SQLAlchemy then reuses their compiled form.
-_bind = sa.bindparam
-_SELECT_COUNTERS = sa.select(_studies.c.next_number, _studies.c.n_started).where(_studies.c.id == _bind("sid"))
-_SELECT_COUNTERS_LOCKED = _SELECT_COUNTERS.with_for_update()
-_UPDATE_COUNTERS = _studies.update().where(_studies.c.id == _bind("sid")).values(
-    next_number=_bind("next_number"), n_started=_bind("n_started"))
-_SELECT_KEY = sa.select(_trials.c.number).where(
-    _trials.c.study_id == _bind("sid"), _trials.c.key == _bind("k")).limit(1)
-_INSERT_TRIAL = _trials.insert()
-_SELECT_TRIAL = sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n"))
-# "state = RUNNING" again at the update: on PostgreSQL another worker may have failed the trial as
-# lost since it was read; the update then matches no row and finish_trial refuses.
-_FINISH_TRIAL = _trials.update().where(
-    _trials.c.study_id == _bind("sid"), _trials.c.number == _bind("n"), _trials.c.state == "RUNNING").values(
-    state=_bind("new_state"), value=_bind("new_value"), metrics=_bind("new_metrics"), error=_bind("new_error"),
-    finished_at=_bind("new_finished_at"), attrs=_bind("new_attrs"))
-_SELECT_FROM = sa.select(*_TRIAL_COLUMNS).where(
-    _trials.c.study_id == _bind("sid"), _trials.c.number >= _bind("start")).order_by(_trials.c.number)
-
-
-def _stamp(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-
-def _row_to_trial(row: Any) -> Trial:
-    try:
-        return Trial(
-            number=row.number, params=json.loads(row.params), state=TrialState(row.state),
-            value=row.value, metrics=json.loads(row.metrics), error=row.error,
-            started_at=_stamp(row.started_at), finished_at=_stamp(row.finished_at),
-            generation=row.generation, parents=tuple(json.loads(row.parents)), origin=row.origin,
-            attrs=json.loads(row.attrs), heartbeat_at=_stamp(row.heartbeat_at),
-        )
-    except (TypeError, ValueError, OverflowError, OSError):
-        raise _damaged(row, f"trial {row.number}", ("params", "metrics", "parents", "attrs"), "state") from None
-
 
 #: What to do about SQLite's terse errors, by a word of the message.
 _HINTS = {
@@ -146,28 +78,6 @@ def _hint(message: str) -> str:
         if word in message:
             return f" ({hint})"
     return ""
-
-
-def _strategy_type(row: Any) -> str:
-    try:
-        return str(json.loads(row.strategy).get("type", "?"))
-    except (TypeError, ValueError, AttributeError):
-        raise _damaged(row, f"study {row.name!r}", ("strategy",)) from None
-
-
-def _damaged(row: Any, what: str, json_columns: Sequence[str], state_column: str | None = None) -> StorageError:
-    """The error for a row evotune cannot have written (edited by hand, or a damaged file)."""
-    for column in json_columns:
-        text = getattr(row, column)
-        try:
-            json.loads(text)
-        except (TypeError, ValueError):
-            return StorageError(f"{what}: column {column!r} holds {str(text)[:80]!r}, which is not the JSON "
-                                f"evotune writes; the database was edited or is damaged")
-    if state_column is not None and getattr(row, state_column) not in TrialState._value2member_map_:
-        return StorageError(f"{what}: column {state_column!r} holds {getattr(row, state_column)!r}, which is "
-                            f"not a trial state; the database was edited or is damaged")
-    return StorageError(f"{what} cannot be read; the database was edited or is damaged")
 
 
 def _enable_wal(cursor: Any, timeout: float) -> None:
@@ -328,9 +238,9 @@ class SQLStorage(Storage):
                     version = self._stored_version(conn)
                     if version is None or (isinstance(version, int) and version <= SCHEMA_VERSION):
                         # Only a database this evotune understands is changed (tables created).
-                        _metadata.create_all(conn, checkfirst=True)
+                        metadata.create_all(conn, checkfirst=True)
                     if version is None:
-                        conn.execute(_meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                        conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
                         version = SCHEMA_VERSION
                 break
             except IntegrityError:
@@ -357,15 +267,15 @@ class SQLStorage(Storage):
                 table: tables of another program, which evotune must not change.
         """
         existing = set(sa.inspect(conn).get_table_names())
-        if _meta.name not in existing:
-            clashing = sorted(existing & {_studies.name, _trials.name})
+        if meta_table.name not in existing:
+            clashing = sorted(existing & {studies_table.name, trials_table.name})
             if clashing:
                 raise StorageError(
-                    f"storage {self.safe_url!r} has tables named {', '.join(clashing)} but no {_meta.name}: they "
+                    f"storage {self.safe_url!r} has tables named {', '.join(clashing)} but no {meta_table.name}: they "
                     f"were not written by evotune, so the database is left as it is; use another database"
                 )
             return None
-        row = conn.execute(sa.select(_meta.c.value).where(_meta.c.key == "schema_version")).first()
+        row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
         if row is None:
             return None
         return int(row.value) if row.value.strip().isdigit() else row.value
@@ -385,24 +295,24 @@ class SQLStorage(Storage):
         try:
             return StudyRecord(
                 row.id, row.name, json.loads(row.space), row.direction, row.metric,
-                json.loads(row.strategy), _stamp(row.created_at), json.loads(row.attrs),  # type: ignore[arg-type]
+                json.loads(row.strategy), stamp(row.created_at), json.loads(row.attrs),  # type: ignore[arg-type]
             )
         except (TypeError, ValueError, OverflowError, OSError):
-            raise _damaged(row, f"study {row.name!r}", ("space", "strategy", "attrs")) from None
+            raise damaged(row, f"study {row.name!r}", ("space", "strategy", "attrs")) from None
 
     @_reconnecting
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
         try:
             with self._transaction(write=True) as conn:
-                row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+                row = conn.execute(sa.select(studies_table).where(studies_table.c.name == name)).first()
                 if row is not None:
                     return self._record(row), False
-                conn.execute(_studies.insert().values(
-                    name=name, space=_dumps(space), direction=direction, metric=metric,
-                    strategy=_dumps(strategy), attrs=_dumps(attrs or {}), created_at=time.time(),
+                conn.execute(studies_table.insert().values(
+                    name=name, space=dumps(space), direction=direction, metric=metric,
+                    strategy=dumps(strategy), attrs=dumps(attrs or {}), created_at=time.time(),
                     next_number=0, n_started=0,
                 ))
-                row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).one()
+                row = conn.execute(sa.select(studies_table).where(studies_table.c.name == name)).one()
                 return self._record(row), True
         except IntegrityError:  # created by another process between our check and insert
             return self.load_study(name), False
@@ -410,14 +320,14 @@ class SQLStorage(Storage):
     @_reconnecting
     def load_study(self, name: str) -> StudyRecord:
         with self._transaction(write=False) as conn:
-            row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+            row = conn.execute(sa.select(studies_table).where(studies_table.c.name == name)).first()
         if row is None:
             raise StudyNotFoundError(f"no study named {name!r} in storage {self.safe_url!r}")
         return self._record(row)
 
     @_reconnecting
     def list_studies(self) -> list[StudySummary]:
-        t = _trials.c
+        t = trials_table.c
         counts = (
             sa.select(
                 t.study_id,
@@ -429,17 +339,17 @@ class SQLStorage(Storage):
                 sa.func.max(sa.func.coalesce(t.finished_at, t.started_at)).label("last"),
             ).group_by(t.study_id).subquery()
         )
-        query = sa.select(_studies, counts).select_from(
-            _studies.outerjoin(counts, counts.c.study_id == _studies.c.id)
-        ).order_by(_studies.c.id)
+        query = sa.select(studies_table, counts).select_from(
+            studies_table.outerjoin(counts, counts.c.study_id == studies_table.c.id)
+        ).order_by(studies_table.c.id)
         with self._transaction(write=False) as conn:
             rows = conn.execute(query).all()
         return [
             StudySummary(
-                row.name, row.direction, row.metric, _strategy_type(row),
+                row.name, row.direction, row.metric, strategy_type(row),
                 row.n or 0, row.complete or 0, row.failed or 0,
                 row.low if row.direction == "minimize" else row.high,
-                _stamp(row.created_at), _stamp(row.last),  # type: ignore[arg-type]
+                stamp(row.created_at), stamp(row.last),  # type: ignore[arg-type]
             )
             for row in rows
         ]
@@ -447,22 +357,22 @@ class SQLStorage(Storage):
     @_reconnecting
     def delete_study(self, name: str) -> None:
         with self._transaction(write=True) as conn:
-            row = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).first()
+            row = conn.execute(sa.select(studies_table.c.id).where(studies_table.c.name == name)).first()
             if row is None:
                 raise StudyNotFoundError(f"no study named {name!r} in storage {self.safe_url!r}")
-            conn.execute(_trials.delete().where(_trials.c.study_id == row.id))
-            conn.execute(_studies.delete().where(_studies.c.id == row.id))
+            conn.execute(trials_table.delete().where(trials_table.c.study_id == row.id))
+            conn.execute(studies_table.delete().where(studies_table.c.id == row.id))
 
     @_reconnecting
     def set_study_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
         with self._transaction(write=True) as conn:
-            current = conn.execute(sa.select(_studies.c.attrs).where(_studies.c.id == study_id)).scalar_one()
+            current = conn.execute(sa.select(studies_table.c.attrs).where(studies_table.c.id == study_id)).scalar_one()
             merged = {**json.loads(current), **attrs}
-            conn.execute(_studies.update().where(_studies.c.id == study_id).values(attrs=_dumps(merged)))
+            conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(attrs=dumps(merged)))
 
     # -- trials ----------------------------------------------------------------------------
     def _lock_study(self, conn: Connection, study_id: int) -> Any:
-        query = _SELECT_COUNTERS if self._sqlite else _SELECT_COUNTERS_LOCKED
+        query = SELECT_COUNTERS if self._sqlite else SELECT_COUNTERS_LOCKED
         row = conn.execute(query, {"sid": study_id}).first()
         if row is None:
             raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.safe_url!r}")
@@ -478,25 +388,25 @@ class SQLStorage(Storage):
             if state is TrialState.RUNNING and max_trials is not None and counters.n_started >= max_trials:
                 return None
             if unique and key is not None and conn.execute(
-                _SELECT_KEY, {"sid": study_id, "k": key}
+                SELECT_KEY, {"sid": study_id, "k": key}
             ).first() is not None:
                 raise DuplicateTrialError(key)
             number = counters.next_number
-            conn.execute(_INSERT_TRIAL, dict(
-                study_id=study_id, number=number, state=state.value, value=value, params=_dumps(params),
-                metrics=_dumps(metrics or {}), error=None, started_at=now if started else None,
+            conn.execute(INSERT_TRIAL, dict(
+                study_id=study_id, number=number, state=state.value, value=value, params=dumps(params),
+                metrics=dumps(metrics or {}), error=None, started_at=now if started else None,
                 finished_at=now if state.finished else None,
                 heartbeat_at=now if state is TrialState.RUNNING else None, generation=generation,
-                parents=_dumps(list(parents)), origin=origin, attrs=_dumps(attrs or {}), key=key,
+                parents=dumps(list(parents)), origin=origin, attrs=dumps(attrs or {}), key=key,
             ))
-            conn.execute(_UPDATE_COUNTERS, {
+            conn.execute(UPDATE_COUNTERS, {
                 "sid": study_id, "next_number": number + 1, "n_started": counters.n_started + int(started),
             })
         return Trial(
             number=number, params=dict(params), state=state, value=value, metrics=dict(metrics or {}),
-            started_at=_stamp(now) if started else None, finished_at=_stamp(now) if state.finished else None,
+            started_at=stamp(now) if started else None, finished_at=stamp(now) if state.finished else None,
             generation=generation, parents=tuple(parents), origin=origin, attrs=dict(attrs or {}),
-            heartbeat_at=_stamp(now) if state is TrialState.RUNNING else None,
+            heartbeat_at=stamp(now) if state is TrialState.RUNNING else None,
         )
 
     @_reconnecting
@@ -506,8 +416,8 @@ class SQLStorage(Storage):
             if max_trials is not None and counters.n_started >= max_trials:
                 return None
             row = conn.execute(
-                sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == study_id, _trials.c.state == "WAITING")
-                .order_by(_trials.c.number).limit(1)
+                sa.select(*TRIAL_COLUMNS).where(trials_table.c.study_id == study_id, trials_table.c.state == "WAITING")
+                .order_by(trials_table.c.number).limit(1)
             ).first()
             if row is None:
                 return None
@@ -515,83 +425,83 @@ class SQLStorage(Storage):
             attrs = json.loads(row.attrs)
             if worker:
                 attrs["worker"] = worker
-            conn.execute(_trials.update().where(
-                _trials.c.study_id == study_id, _trials.c.number == row.number
-            ).values(state="RUNNING", started_at=now, heartbeat_at=now, attrs=_dumps(attrs)))
-            conn.execute(_studies.update().where(_studies.c.id == study_id).values(
+            conn.execute(trials_table.update().where(
+                trials_table.c.study_id == study_id, trials_table.c.number == row.number
+            ).values(state="RUNNING", started_at=now, heartbeat_at=now, attrs=dumps(attrs)))
+            conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(
                 n_started=counters.n_started + 1))
-        return _row_to_trial(row).replace(
-            state=TrialState.RUNNING, started_at=_stamp(now), heartbeat_at=_stamp(now), attrs=attrs)
+        return row_to_trial(row).replace(
+            state=TrialState.RUNNING, started_at=stamp(now), heartbeat_at=stamp(now), attrs=attrs)
 
     @_reconnecting
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
         now = time.time()
         with self._transaction(write=True) as conn:
-            row = conn.execute(_SELECT_TRIAL, {"sid": study_id, "n": number}).first()
+            row = conn.execute(SELECT_TRIAL, {"sid": study_id, "n": number}).first()
             if row is None:
                 raise TrialStateError(f"trial {number} does not exist in this study")
             if row.state != "RUNNING":
                 raise TrialStateError(f"trial {number} is {row.state}, only a RUNNING trial can be finished")
             merged = {**json.loads(row.attrs), **(attrs or {})}
-            changed = conn.execute(_FINISH_TRIAL, {
+            changed = conn.execute(FINISH_TRIAL, {
                 "sid": study_id, "n": number, "new_state": state.value, "new_value": value,
-                "new_metrics": _dumps(metrics or {}), "new_error": error, "new_finished_at": now,
-                "new_attrs": _dumps(merged),
+                "new_metrics": dumps(metrics or {}), "new_error": error, "new_finished_at": now,
+                "new_attrs": dumps(merged),
             }).rowcount
             if changed != 1:
                 raise TrialStateError(f"trial {number} is no longer RUNNING, only a RUNNING trial can be finished")
-        return _row_to_trial(row).replace(
+        return row_to_trial(row).replace(
             state=state, value=value, metrics=dict(metrics or {}), error=error,
-            finished_at=_stamp(now), attrs=merged)
+            finished_at=stamp(now), attrs=merged)
 
     @_reconnecting
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
         if not numbers:
             return
         with self._transaction(write=True) as conn:
-            conn.execute(_trials.update().where(
-                _trials.c.study_id == study_id, _trials.c.number.in_(list(numbers)),
-                _trials.c.state == "RUNNING",
+            conn.execute(trials_table.update().where(
+                trials_table.c.study_id == study_id, trials_table.c.number.in_(list(numbers)),
+                trials_table.c.state == "RUNNING",
             ).values(heartbeat_at=time.time()))
 
     @_reconnecting
     def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
         limit = time.time() - grace_seconds
         with self._transaction(write=True) as conn:
-            rows = conn.execute(sa.select(*_TRIAL_COLUMNS).where(
-                _trials.c.study_id == study_id, _trials.c.state == "RUNNING",
-                sa.func.coalesce(_trials.c.heartbeat_at, _trials.c.started_at) < limit,
+            rows = conn.execute(sa.select(*TRIAL_COLUMNS).where(
+                trials_table.c.study_id == study_id, trials_table.c.state == "RUNNING",
+                sa.func.coalesce(trials_table.c.heartbeat_at, trials_table.c.started_at) < limit,
             )).all()
             now = time.time()
             failed = []
             for row in rows:
                 # Conditions repeated: on PostgreSQL two workers may read the same stale trial;
                 # only the one whose update matches reports it (and may retry it).
-                changed = conn.execute(_trials.update().where(
-                    _trials.c.study_id == study_id, _trials.c.number == row.number,
-                    _trials.c.state == "RUNNING",
-                    sa.func.coalesce(_trials.c.heartbeat_at, _trials.c.started_at) < limit,
+                changed = conn.execute(trials_table.update().where(
+                    trials_table.c.study_id == study_id, trials_table.c.number == row.number,
+                    trials_table.c.state == "RUNNING",
+                    sa.func.coalesce(trials_table.c.heartbeat_at, trials_table.c.started_at) < limit,
                 ).values(state="FAILED", error="worker lost", finished_at=now)).rowcount
                 if changed == 1:
                     failed.append(row)
         return [
-            _row_to_trial(row).replace(state=TrialState.FAILED, error="worker lost", finished_at=_stamp(now))
+            row_to_trial(row).replace(state=TrialState.FAILED, error="worker lost", finished_at=stamp(now))
             for row in failed
         ]
 
     @_reconnecting
     def get_trials(self, study_id, start=0, numbers=None):
-        condition = _trials.c.number >= start
+        condition = trials_table.c.number >= start
         extra = [n for n in (numbers or ()) if n < start]
         if not extra:
             with self._transaction(write=False) as conn:
-                rows = conn.execute(_SELECT_FROM, {"sid": study_id, "start": start}).all()
-            return [_row_to_trial(row) for row in rows]
+                rows = conn.execute(SELECT_FROM, {"sid": study_id, "start": start}).all()
+            return [row_to_trial(row) for row in rows]
         if extra:
-            condition = sa.or_(condition, _trials.c.number.in_(extra))
+            condition = sa.or_(condition, trials_table.c.number.in_(extra))
         with self._transaction(write=False) as conn:
             rows = conn.execute(
-                sa.select(*_TRIAL_COLUMNS).where(_trials.c.study_id == study_id, condition)
-                .order_by(_trials.c.number)
+                sa.select(*TRIAL_COLUMNS).where(trials_table.c.study_id == study_id, condition)
+                .order_by(trials_table.c.number)
             ).all()
-        return [_row_to_trial(row) for row in rows]
+        return [row_to_trial(row) for row in rows]
