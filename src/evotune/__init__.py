@@ -3,6 +3,7 @@
 from evotune.exceptions import (
     ConfigError,
     EvotuneError,
+    NonFiniteResultError,
     ObjectiveError,
     ParamsError,
     ResultError,
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Categorical", "ConfigError", "EvolutionarySearch", "EvotuneError", "Float", "GridSearch", "Int", "ManualSearch",
-    "ObjectiveError", "ParamsError", "RandomSearch", "ResultError", "SchemaVersionError", "Space",
+    "NonFiniteResultError", "ObjectiveError", "ParamsError", "RandomSearch", "ResultError", "SchemaVersionError", "Space",
     "SpaceError", "StorageError", "Strategy", "Study", "StudyConflictError", "StudyNotFoundError",
     "Trial", "TrialState", "TrialStateError", "__version__", "list_studies",
 ]

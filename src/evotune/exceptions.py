@@ -7,6 +7,7 @@ built-in exception that matches its meaning, so ``except ValueError`` keeps work
     ├── SpaceError (ValueError)            an invalid search space definition
     ├── ParamsError (ValueError)           parameters that do not fit the space
     ├── ResultError (ValueError)           an objective result that cannot be recorded
+    │   └── NonFiniteResultError           a metric that is NaN or infinite
     ├── ConfigError (ValueError)           an invalid option or configuration file entry
     ├── StudyNotFoundError (KeyError)      no study of that name in the storage
     ├── StudyConflictError (ValueError)    an existing study disagrees (space, direction, ...)
@@ -33,6 +34,10 @@ class ParamsError(EvotuneError, ValueError):
 
 class ResultError(EvotuneError, ValueError):
     """An objective returned something that is not a finite number or a dict of them."""
+
+
+class NonFiniteResultError(ResultError):
+    """A metric is NaN or infinite: a real outcome (a diverged run), recorded as a FAILED trial."""
 
 
 class ConfigError(EvotuneError, ValueError):

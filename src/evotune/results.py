@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evotune.exceptions import ResultError
+from evotune.exceptions import NonFiniteResultError, ResultError
 
 #: Metric name used when an objective returns a bare number and the study names none.
 DEFAULT_METRIC = "value"
@@ -37,7 +37,7 @@ def _number(name: str, raw: Any) -> float:
     except OverflowError:  # an integer beyond any float
         value = math.inf if raw > 0 else -math.inf
     if not math.isfinite(value):
-        raise ResultError(f"metric {name!r} must be finite, got {value!r}")
+        raise NonFiniteResultError(f"metric {name!r} must be finite, got {value!r}")
     return value
 
 

@@ -10,13 +10,13 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from evotune.exceptions import (
     ConfigError,
+    NonFiniteResultError,
     ParamsError,
-    ResultError,
     StudyConflictError,
     TrialStateError,
 )
@@ -320,10 +320,8 @@ class Study:
             return self._finish(number, TrialState.FAILED, error=error, attrs=attrs)
         try:
             value, metrics = parse_result(result, self.metric)
-        except ResultError as problem:
-            if _non_finite(result):
-                return self._finish(number, TrialState.FAILED, error=str(problem), attrs=attrs)
-            raise
+        except NonFiniteResultError as problem:
+            return self._finish(number, TrialState.FAILED, error=str(problem), attrs=attrs)
         return self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
 
     def _finish(self, number: int, state: TrialState, **fields: Any) -> Trial:
@@ -457,17 +455,6 @@ def _duration_text(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def _non_finite(result: Any) -> bool:
-    values: Iterable[Any] = result.values() if isinstance(result, Mapping) else [result]
-    for value in values:
-        try:
-            if not math.isfinite(float(value)):
-                return True
-        except (TypeError, ValueError):
-            continue
-    return False
 
 
 def list_studies(storage: Storage | str) -> list[StudySummary]:
