@@ -26,6 +26,7 @@ from click.testing import CliRunner
 import evotune as et
 from evotune.cli import main
 from evotune.execution.pool import shutdown_pool
+from tests.cli.conftest import alive
 from tests.reliability import children
 from tests.reliability.storage_dump import integrity
 
@@ -113,18 +114,6 @@ print(json.dumps({"score": x}))
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_a_command_hanging_past_its_timeout_is_killed_with_its_children_and_the_run_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -159,7 +148,7 @@ def test_a_command_hanging_past_its_timeout_is_killed_with_its_children_and_the_
     assert 1.0 <= trials[1].duration < 15, trials[1].duration  # 1 s, then at most the SIGTERM grace
     assert took < 30
     grandchild = int((tmp_path / "grandchild.pid").read_text().split()[0])
-    assert not _alive(grandchild), "the command's own child outlived the timeout"
+    assert not alive(grandchild), "the command's own child outlived the timeout"
 
 
 # -- worker processes killed with SIGKILL ----------------------------------------------------------
