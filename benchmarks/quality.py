@@ -4,6 +4,7 @@ One command runs the default subset (the synthetic functions and the fast Bayesm
 seeds, budgets 50 and 100) and prints the tables::
 
     python benchmarks/quality.py              # default subset (7 synthetic + 4 Bayesmark tasks)
+    python benchmarks/quality.py --suite wide # + the 27 Bayesmark tasks under 0.25 s an evaluation
     python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
     python benchmarks/quality.py --methods evolution,random --seeds 3
 
@@ -399,7 +400,10 @@ def save_results(path: Path, results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="every Bayesmark task and 10 seeds")
+    parser.add_argument("--suite", choices=("default", "wide", "full"), default="default",
+                        help="Bayesmark tasks: the 4 fast ones (default), the 27 whose evaluation takes "
+                        "under 0.25 s (wide), or all 38 with 10 seeds (full, hours of work)")
+    parser.add_argument("--full", action="store_true", help="the same as --suite full")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="comma-separated methods (';'-separated when a variant such as "
                         "'evolution[candidates=1,crossover_rate=0.5]' has commas)")
@@ -421,14 +425,19 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(m for m in set(methods) - set(METHODS) if not m.startswith("evolution["))
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if args.full:
+        args.suite = "full"
+    args.full = args.suite != "default"  # the run jobs look tasks up among all of them
     tasks = task_module.all_tasks(args.full)
-    if not args.full:
+    if args.suite == "default":
         tasks = [t for t in tasks if t.family != "bayesmark" or t.name in DEFAULT_BAYESMARK]
+    elif args.suite == "wide":
+        tasks = [t for t in tasks if t.name not in task_module.SLOW_BAYESMARK]
     if args.tasks:
         wanted = set(args.tasks.split(","))
         tasks = [t for t in tasks if t.name in wanted]
     budgets = [int(b) for b in args.budgets.split(",")]
-    seeds = list(range(args.seeds or (10 if args.full else 5)))
+    seeds = list(range(args.seeds or (10 if args.suite == "full" else 5)))
     results = load_results(args.results)
     for key in [k for k in results if k[1] in set(args.rerun.split(","))]:
         del results[key]

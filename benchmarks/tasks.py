@@ -455,6 +455,14 @@ FAST_BAYESMARK = (  # each evaluation takes about 10-40 ms on one core
 )
 
 
+#: Bayesmark tasks left out of the wide set: one evaluation takes over 0.25 s on one core (AdaBoost
+#: everywhere, the MLP beyond the two smallest datasets, kNN and logistic regression on digits).
+SLOW_BAYESMARK = (
+    "knn-digits", "mlp-adam-breast_cancer", "mlp-adam-digits", "mlp-adam-diabetes", "ada-iris", "ada-wine",
+    "ada-breast_cancer", "ada-digits", "ada-diabetes", "logistic-l1-digits", "logistic-l2-digits",
+)
+
+
 def bayesmark_tasks(full: bool = False) -> list[BayesmarkTask]:
     """Return the Bayesmark tasks: a fast subset by default, every model x dataset if ``full``."""
     if not full:
@@ -477,6 +485,7 @@ def all_tasks(full: bool = False) -> list[Task]:
 __all__ = [
     "BayesmarkModel",
     "BayesmarkTask",
+    "SLOW_BAYESMARK",
     "SyntheticTask",
     "Task",
     "all_tasks",

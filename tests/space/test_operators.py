@@ -171,3 +171,75 @@ def test_space_operators_stay_in_the_space(space, seed, rate, scale, blend):
     assert space.validate(crossed) == crossed
     point = space.from_unit(rng.random(len(space)))
     assert space.validate(point) == point
+
+
+# -- batch mutation in unit coordinates (the screening path of EvolutionarySearch) ---------------
+
+
+@FAST
+@given(dist=distributions, seed=seeds, scale=scales)
+def test_batch_mutation_gives_unit_coordinates_of_valid_values(dist, seed, scale):
+    """Every mutated unit coordinate is exactly the coordinate of the value it stands for."""
+    rng = np.random.default_rng(seed)
+    start = np.array([dist.to_unit(dist.sample(rng)) for _ in range(40)])
+    moved = dist.mutate_units(start, rng, scale)
+    assert moved.shape == start.shape and np.all((moved >= 0) & (moved <= 1))
+    for u in moved:
+        value = dist.from_unit(u)
+        assert_valid(dist, value)
+        assert math.isclose(dist.to_unit(value), u, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@FAST
+@given(dist=st.one_of(ints(), floats()), seed=seeds, scale=st.floats(1e-3, 0.05))
+def test_batch_mutation_steps_follow_the_unit_coordinate(dist, seed, scale):
+    rng = np.random.default_rng(seed)
+    value = dist.sample(rng)
+    start = np.full(50, dist.to_unit(value))
+    moved = np.abs(dist.mutate_units(start, rng, scale) - start)
+    assert np.all(moved <= 6 * scale + neighbour_gap(dist, value) + 1e-9)
+
+
+def test_batch_mutation_of_a_log_scale_value_moves_by_factors():
+    rng = np.random.default_rng(1)
+    rate = et.Float(1e-6, 1.0, log=True)
+    children = [rate.from_unit(u) for u in rate.mutate_units(np.full(500, rate.to_unit(1e-3)), rng, 0.02)]
+    # 2% of the log range is a factor of about 1.3; 2% of the linear range would be +-0.02.
+    assert 1e-4 < min(children) and max(children) < 1e-2
+
+
+@FAST
+@given(choices=st.lists(st.integers(), min_size=2, max_size=6, unique=True), seed=seeds)
+def test_unordered_batch_mutation_always_changes_the_choice(choices, seed):
+    dist = et.Categorical(choices)
+    rng = np.random.default_rng(seed)
+    start = np.array([dist.to_unit(dist.sample(rng)) for _ in range(30)])
+    moved = dist.mutate_units(start, rng, 0.01)
+    assert all(dist.from_unit(a) != dist.from_unit(b) for a, b in zip(start, moved))
+    assert set(np.round(moved * len(choices) - 0.5, 9)) <= set(range(len(choices)))
+
+
+@FAST
+@given(space=spaces(), seed=seeds, rate=st.one_of(st.none(), st.floats(0.01, 1.0)), scale=scales)
+def test_space_batch_mutation_stays_in_the_space_and_moves_what_it_chose(space, seed, rate, scale):
+    rng = np.random.default_rng(seed)
+    start = np.array([space.to_unit(space.sample(rng)) for _ in range(20)])
+    moved = space.mutate_units(start, rng, rate, scale)
+    assert moved.shape == start.shape
+    movable = np.array([d.cardinality > 1 for d in space.values()])
+    assert np.all(moved[:, ~movable] == start[:, ~movable])  # a single-valued parameter never moves
+    for row in moved:
+        params = space.from_unit(row)
+        assert space.validate(params) == params
+        assert np.allclose(space.to_unit(params), row, atol=1e-9)
+
+
+def test_space_batch_mutation_rate_sets_how_many_parameters_move():
+    space = et.Space({f"x{i}": et.Float(0.0, 1.0) for i in range(8)})
+    rng = np.random.default_rng(0)
+    start = np.full((400, 8), 0.5)
+    rates = np.where(np.arange(400) < 200, 1 / 8, 1.0)  # a rate per row
+    changed = (space.mutate_units(start, rng, rates, 0.1) != start).sum(axis=1)
+    assert changed.min() >= 1  # at least one parameter moves in every row
+    assert changed[200:].min() == 8  # rate 1 moves them all
+    assert 1.0 <= changed[:200].mean() < 2.5  # about one in eight, never none

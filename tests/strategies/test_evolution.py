@@ -38,7 +38,7 @@ def signature(trials: list[et.Trial]) -> list[tuple]:
 def test_settings_round_trip_through_the_config():
     strategy = et.EvolutionarySearch(12, seed=3, mode="generational", tournament_size=3, elitism=4,
                                      crossover="uniform", crossover_rate=0.5, mutation_rate=0.4,
-                                     mutation_scale=0.1, adaptive=False, candidates=1)
+                                     mutation_scale=0.1, adaptive=False, candidates=1, local_candidates=5)
     config = strategy.to_config()
     assert json.loads(json.dumps(config)) == config
     assert config["type"] == "evolution" and config["population_size"] == 12
@@ -46,7 +46,7 @@ def test_settings_round_trip_through_the_config():
     assert rebuilt == strategy and rebuilt.settings() == strategy.settings()
     assert set(strategy.settings()) == {
         "population_size", "mode", "selection", "tournament_size", "elitism", "crossover", "crossover_rate",
-        "mutation_rate", "mutation_scale", "adaptive", "candidates",
+        "mutation_rate", "mutation_scale", "adaptive", "candidates", "local_candidates",
     }
 
 
@@ -63,6 +63,8 @@ def test_settings_round_trip_through_the_config():
     ({"mutation_scale": -0.1}, ["mutation_scale", "-0.1"]),
     ({"adaptive": "yes"}, ["adaptive", "'yes'"]),
     ({"candidates": 0}, ["candidates", "0"]),
+    ({"local_candidates": -1}, ["local_candidates", ">= 0", "-1"]),
+    ({"local_candidates": "many"}, ["local_candidates", "'many'"]),
 ])
 def test_bad_settings_name_the_field_and_value(kwargs, words):
     with pytest.raises(et.ConfigError) as error:
@@ -246,8 +248,10 @@ def test_selection_follows_the_direction_and_the_metric(direction):
     assert len(good) >= 0.7 * sum(len(t.parents) for t in late)
 
 
-def test_added_and_enqueued_trials_join_the_population():
-    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=6))
+@pytest.mark.parametrize("local_candidates", [0, 64])
+def test_added_and_enqueued_trials_join_the_population(local_candidates):
+    strategy = et.EvolutionarySearch(seed=0, population_size=6, local_candidates=local_candidates)
+    study = et.Study(SPACE, strategy=strategy)
     guess = {"lr": 10 ** -2.5, "dropout": 0.2, "depth": 7, "act": "relu"}  # a user's good guesses
     added = study.add(guess, objective(guess))
     queued = study.enqueue({**guess, "depth": 6})  # the optimum itself
@@ -256,7 +260,9 @@ def test_added_and_enqueued_trials_join_the_population():
     assert trials[queued.number].origin == "manual" and trials[queued.number].state is et.TrialState.COMPLETE
     assert sum(t.origin == "initial" for t in trials) == 4  # the two guesses take two of six places
     parents = [p for t in trials for p in t.parents]
-    assert added.number in parents and queued.number in parents
+    assert queued.number in parents  # the best of all: the local candidates start from it
+    if not local_candidates:  # only bred children: tournaments pick the other guess as well
+        assert added.number in parents
 
 
 def test_proposal_needs_only_space_history_number_and_seed():
@@ -268,3 +274,23 @@ def test_proposal_needs_only_space_history_number_and_seed():
     for trial in study.trials:
         history._record(trial)
     assert fresh.propose(study.space, history, 30) == study.strategy.propose(study.space, study.history, 30)
+
+
+def test_local_candidates_move_many_parameters_of_the_best_trial_at_once():
+    """Mutants of the best that move several parameters are screened and some are proposed."""
+    space = {f"x{i}": et.Float(-1.0, 1.0) for i in range(8)}
+
+    def valley(params: dict) -> float:  # a narrow diagonal valley: the coordinates must move together
+        x = np.array([params[f"x{i}"] for i in range(8)])
+        return float(((x - x.mean()) ** 2).sum() * 100 + (x.mean() - 0.4) ** 2)
+
+    moved = {}
+    for local in (0, 64):
+        study = et.Study(space, strategy=et.EvolutionarySearch(seed=2, local_candidates=local))
+        quiet_optimize(study, valley, max_trials=80)
+        mutants = [t for t in study.trials if t.origin == "mutation"]
+        assert mutants and all(len(t.parents) == 1 for t in mutants)
+        moved[local] = [sum(t.params[k] != study.trials[t.parents[0]].params[k] for k in space) for t in mutants]
+    # Bred mutants move one parameter in eight on average; local candidates reach all of them.
+    assert max(moved[0]) <= 4
+    assert sum(count >= 5 for count in moved[64]) >= 5

@@ -36,6 +36,18 @@ def _reflect(u: float) -> float:
     return 2.0 - u if u > 1.0 else u
 
 
+def _reflect_all(units: np.ndarray) -> np.ndarray:
+    """:func:`_reflect` over an array."""
+    units = np.fmod(np.abs(units), 2.0)
+    return np.where(units > 1.0, 2.0 - units, units)
+
+
+def _cell_centres(units: np.ndarray, count: int) -> np.ndarray:
+    """The centre of the slice of ``[0, 1]`` (one of ``count`` equal slices) holding each unit."""
+    cells = np.minimum(np.floor(np.clip(units, 0.0, 1.0) * count), count - 1)
+    return (cells + 0.5) / count
+
+
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
@@ -131,6 +143,23 @@ class Distribution(ABC):
 
     def _neighbour(self, value: Any, direction: int) -> Any:
         return value
+
+    def snap_units(self, units: np.ndarray) -> np.ndarray:
+        """The unit coordinates of the values ``from_unit`` gives for ``units`` (an array).
+
+        Two unit coordinates that snap to the same number are the same configuration.
+        """
+        return np.clip(units, 0.0, 1.0)
+
+    def mutate_units(self, units: np.ndarray, rng: np.random.Generator, scale: float = 0.1) -> np.ndarray:
+        """:meth:`mutate` for many values at once, in unit coordinates (an array in, an array out).
+
+        Each coordinate takes a Gaussian step of ``scale``, mirrored at the bounds, and is snapped
+        to a valid value; unlike :meth:`mutate`, a discrete step may round back to where it
+        started. Made for screening many candidates cheaply: convert the chosen ones with
+        :meth:`from_unit`.
+        """
+        return self.snap_units(_reflect_all(units + rng.normal(0.0, scale, np.shape(units))))
 
     def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> Any:
         """Blend two parents: a uniform draw around and between them in unit coordinates."""
@@ -260,6 +289,11 @@ class Float(Distribution):
             return min(max(math.exp(math.log(self.low) + u * span), self.low), self.high)
         return min(max(self.low + u * (self.high - self.low), self.low), self.high)
 
+    def snap_units(self, units: np.ndarray) -> np.ndarray:
+        if self.step:
+            return _cell_centres(units, self._count)
+        return np.clip(units, 0.0, 1.0)
+
     def _neighbour(self, value: Any, direction: int) -> float:
         if not self.step:  # a step too small to move a large value: the next float that way
             bound = self.high if direction > 0 else self.low
@@ -376,6 +410,13 @@ class Int(Distribution):
             return min(max(int(round(math.exp(lo + u * (hi - lo)))), self.low), self.high)
         return self.low + self.step * min(int(u * self._count), self._count - 1)
 
+    def snap_units(self, units: np.ndarray) -> np.ndarray:
+        if self.log:
+            lo, hi = self._log_edges()
+            values = np.clip(np.rint(np.exp(lo + np.clip(units, 0.0, 1.0) * (hi - lo))), self.low, self.high)
+            return (np.log(values) - lo) / (hi - lo)
+        return _cell_centres(units, self._count)
+
     def _neighbour(self, value: Any, direction: int) -> int:
         child = value + direction * self.step
         if not self.low <= child <= self.high:
@@ -475,6 +516,18 @@ class Categorical(Distribution):
         current = self.index(value)
         pick = int(rng.integers(len(self.choices) - 1))
         return self.choices[pick + (pick >= current)]
+
+    def snap_units(self, units: np.ndarray) -> np.ndarray:
+        return _cell_centres(units, len(self.choices))
+
+    def mutate_units(self, units: np.ndarray, rng: np.random.Generator, scale: float = 0.1) -> np.ndarray:
+        """Unordered: any other choice, uniformly. Ordered: a step in the unit coordinate."""
+        count = len(self.choices)
+        if self.ordered or count == 1:
+            return super().mutate_units(units, rng, scale) if count > 1 else self.snap_units(units)
+        current = np.minimum(np.floor(np.clip(units, 0.0, 1.0) * count), count - 1)
+        pick = rng.integers(count - 1, size=np.shape(units))
+        return (pick + (pick >= current) + 0.5) / count
 
     def _neighbour(self, value: Any, direction: int) -> Any:
         index = self.index(value) + direction

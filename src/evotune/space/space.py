@@ -151,6 +151,38 @@ class Space(Mapping[str, Distribution]):
             child[name] = self._parameters[name].mutate(params[name], rng, scale)
         return child
 
+    def mutate_units(
+        self, units: np.ndarray, rng: np.random.Generator, rate: float | np.ndarray | None = None,
+        scale: float = 0.1,
+    ) -> np.ndarray:
+        """:meth:`mutate` for many points at once, in unit coordinates.
+
+        Args:
+            units: ``(n, len(self))`` unit coordinates, one row per point to mutate.
+            rng: The random generator.
+            rate: Probability that each parameter moves: one number, one per row, or None (1/len).
+                At least one parameter of each row moves (one that has more than one value).
+            scale: Gaussian step in unit coordinates (see :meth:`Distribution.mutate_units`).
+
+        Returns:
+            A new ``(n, len(self))`` array of unit coordinates of valid values; :meth:`from_unit`
+            turns a row into parameters.
+        """
+        units = np.array(units, dtype=float, ndmin=2)
+        rows, width = units.shape
+        rates = np.broadcast_to(np.asarray(1.0 / width if rate is None else rate, dtype=float), (rows,))
+        movable = np.array([self._parameters[n].cardinality > 1 for n in self._names])
+        chosen = (rng.random((rows, width)) < rates[:, None]) & movable
+        if movable.any():
+            idle = np.flatnonzero(~chosen.any(axis=1))
+            choices = np.flatnonzero(movable)
+            chosen[idle, choices[rng.integers(len(choices), size=len(idle))]] = True
+        for column, name in enumerate(self._names):
+            moving = chosen[:, column]
+            if moving.any():
+                units[moving, column] = self._parameters[name].mutate_units(units[moving, column], rng, scale)
+        return units
+
     def crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator,
                   blend: float = 0.5) -> Params:
         """Per parameter, take one parent's value, or with probability ``blend`` a blend of both."""

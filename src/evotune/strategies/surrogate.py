@@ -65,8 +65,16 @@ class RadialBasisModel:
             solution = np.linalg.lstsq(system, rhs, rcond=None)[0]
         self._weights, self._tail = solution[:n], solution[n:]
 
-    def predict(self, candidates: np.ndarray) -> np.ndarray:
-        """Predicted rank score of each row of ``candidates`` (lower is more promising)."""
+    def distances(self, candidates: np.ndarray) -> np.ndarray:
+        """``(m, n)`` distances from each row of ``candidates`` to each fitted point."""
+        return _distances(np.atleast_2d(np.asarray(candidates, dtype=float)), self.points)
+
+    def predict(self, candidates: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
+        """Predicted rank score of each row of ``candidates`` (lower is more promising).
+
+        ``distances``, when given, must be :meth:`distances` of the same candidates (it saves
+        computing them twice).
+        """
         candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
-        kernel = _distances(candidates, self.points) ** 3
+        kernel = (self.distances(candidates) if distances is None else distances) ** 3
         return kernel @ self._weights + self._tail[0] + candidates[:, self._varying] @ self._tail[1:]
