@@ -21,8 +21,8 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
   finished trials (:mod:`evotune.strategies.surrogate`): training is costly, a prediction is not.
   The judgement weighs the predicted loss against the distance to configurations already tried,
   with a weight that cycles from child to child, so some children refine the best region and
-  others reach out: the population keeps its diversity on multimodal problems. Beside the bred
-  children the model also screens many cheap mutants of the best trial that move several
+  others reach out: the population keeps its diversity on multimodal problems. On the turns that
+  refine, the model also screens many cheap mutants of the best trial that move several
   parameters at once, which is what smooth losses with correlated parameters need.
 * Equal losses are common (accuracy on a small validation set moves in steps): among equals the
   newest trial ranks first and a child that ties its parent counts as a success, so the search
@@ -69,6 +69,8 @@ SURROGATE_POINTS = 80
 SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
 #: Shares of parameters the local candidates move, evenly from one in ``dimension`` to all.
 LOCAL_RATE_STEPS = 4
+#: Local candidates join the screening only on turns that weigh the prediction at least this much.
+LOCAL_MIN_WEIGHT = 0.75
 
 
 def screening_merit(model: RadialBasisModel, points: np.ndarray, weight: float) -> np.ndarray:
@@ -152,10 +154,10 @@ class EvolutionarySearch(Strategy):
         adaptive: Adapt the mutation step with the one-fifth success rule (default True).
         candidates: Children bred per proposal; the one a radial-basis model of the finished
             trials predicts best is proposed (default 8). 1 turns the screening off.
-        local_candidates: Extra candidates screened with the bred children: mutants of the best
-            trial that move from one parameter to all of them at once (default 64; 0 turns them
-            off). They cost a vectorised step each, so they are far cheaper than bred children,
-            and they let the search follow narrow valleys of smooth losses.
+        local_candidates: Extra candidates screened with the bred children on the turns that
+            favour the predicted loss: mutants of the best trial that move from one parameter to
+            all of them at once (default 64; 0 turns them off). They cost a vectorised step each,
+            far less than a bred child, and let the search follow narrow valleys of smooth losses.
 
     Raises:
         ConfigError: For a setting of the wrong type or out of range, naming it.
@@ -378,11 +380,11 @@ class EvolutionarySearch(Strategy):
             if unique is not None:
                 taken.add(space.key(unique))
                 bred.append((unique, origin, parents))
-        local = self._local_candidates(space, ledger, population, model, scale, rng)
+        weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
+        local = self._local_candidates(space, ledger, population, model, scale, rng, weight)
         chosen: tuple[Params, str, tuple[int, ...]] | None = bred[0] if bred else None
         if model is not None and len(bred) + len(local) > 1:
             points = np.vstack([np.array([space.to_unit(p) for p, _, _ in bred]).reshape(-1, len(space)), local])
-            weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
             chosen = None
             for index in np.argsort(screening_merit(model, points, weight), kind="stable"):
                 if index < len(bred):
@@ -404,15 +406,17 @@ class EvolutionarySearch(Strategy):
 
     def _local_candidates(
         self, space: Space, ledger: Ledger, population: list[tuple[float, int]],
-        model: RadialBasisModel | None, scale: float, rng: np.random.Generator,
+        model: RadialBasisModel | None, scale: float, rng: np.random.Generator, weight: float,
     ) -> np.ndarray:
         """Unit coordinates of cheap mutants of the best member, for the surrogate to screen.
 
         Each moves a share of the parameters that runs, candidate by candidate, from one in
         ``dimension`` (like the bred mutants) to all of them (the steps that follow a valley of a
-        smooth function). Empty without a surrogate or with ``local_candidates=0``.
+        smooth function). Empty without a surrogate, with ``local_candidates=0``, and on the
+        far-reaching turns (a screening ``weight`` below :data:`LOCAL_MIN_WEIGHT`), which keep to
+        bred children so that the population stays diverse.
         """
-        if model is None or not self.local_candidates:
+        if model is None or not self.local_candidates or weight < LOCAL_MIN_WEIGHT:
             return np.empty((0, len(space)))
         count, width = self.local_candidates, len(space)
         rates = np.linspace(1.0 / width, 1.0, LOCAL_RATE_STEPS)[np.arange(count) % LOCAL_RATE_STEPS]
