@@ -239,21 +239,30 @@ class Study:
     def ask(self) -> Trial:
         """Start the next trial (enqueued first, then the strategy's proposal) and return it.
 
+        The trial is yours to run, for as long as it takes: it stays RUNNING until you
+        :meth:`tell` its result (or ``tell(trial, error="...")`` to give up on it). Nothing
+        watches it for signs of life, so an ``optimize`` running on the same study never
+        declares it lost; a trial you abandon stays RUNNING until told.
+
         Raises:
             TrialStateError: When the strategy has nothing to propose right now (exhausted,
                 or waiting for running trials to finish).
         """
-        started = self._start_trial(max_trials=None)
+        started = self._start_trial(max_trials=None, watched=False)
         if not isinstance(started, Trial):
             raise TrialStateError(f"no trial to ask for: {started}")
         # The caller may edit the params it trains with; the recorded trial must not change.
         return started.replace(params=dict(started.params))
 
-    def _start_trial(self, max_trials: int | None, worker: str | None = None) -> Trial | str:
-        """A RUNNING trial, or the reason there is none: 'budget', 'wait' or 'exhausted'."""
+    def _start_trial(self, max_trials: int | None, worker: str | None = None, *, watched: bool) -> Trial | str:
+        """A RUNNING trial, or the reason there is none: 'budget', 'wait' or 'exhausted'.
+
+        ``watched``: the caller stamps the trial's heartbeats (the optimize loop), so a trial
+        whose stamps stop is failed as lost; False for a trial run by hand (``ask``).
+        """
         self._sync()
         if any(self._history[n].state is TrialState.WAITING for n in self._unfinished):
-            claimed = self.storage.claim_waiting_trial(self._study_id, max_trials, worker)
+            claimed = self.storage.claim_waiting_trial(self._study_id, max_trials, worker, watched=watched)
             if claimed is not None:
                 self._remember(claimed)
                 return claimed
@@ -274,6 +283,7 @@ class Study:
                     self._study_id, params, TrialState.RUNNING, key=_config_key(self.space, params),
                     origin=proposal.origin, generation=proposal.generation, parents=proposal.parents,
                     attrs={"worker": worker} if worker else None, max_trials=max_trials, unique=True,
+                    watched=watched,
                 )
             except DuplicateTrialError:
                 self._sync()  # another worker took this configuration; propose again

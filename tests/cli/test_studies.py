@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 
 import click
 import pytest
@@ -219,6 +220,45 @@ def test_tell_keeps_the_trial_running_on_a_bad_result(cli, study, url):
     assert cli("tell", "mlp", str(number), "--storage", url, "-m", "0.7").exit_code == 0
     assert et.Study.load("mlp", url).trials[number].value == 0.7
 
+
+#: A worker's objective that runs until the worker's heartbeat has failed the dead worker's trial.
+PATIENT_TRAIN = """
+import os
+import time
+
+import evotune as et
+
+
+def objective(params):
+    study = et.Study.load("mlp", os.environ["EVOTUNE_TEST_URL"])
+    dead = int(os.environ["EVOTUNE_TEST_DEAD"])
+    deadline = time.monotonic() + 20
+    while study.storage.get_trials(study._study_id, start=dead)[0].state is et.TrialState.RUNNING \\
+            and time.monotonic() < deadline:
+        time.sleep(0.02)
+    study.storage.close()
+    return {"acc": params["layers"] / 4}
+"""
+
+
+def test_a_worker_on_the_same_study_leaves_a_suggested_trial_running(cli, study, url, tmp_path, monkeypatch):
+    number = json.loads(cli("suggest", "mlp", "--storage", url).stdout)["trial"]
+    dead = et.Study.load("mlp", url)._start_trial(None, worker="dead:1", watched=True)  # its worker was killed
+    (tmp_path / "patient_train.py").write_text(PATIENT_TRAIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("EVOTUNE_TEST_URL", url)
+    monkeypatch.setenv("EVOTUNE_TEST_DEAD", str(dead.number))
+    try:
+        worked = cli("worker", "mlp", "--objective", "patient_train:objective", "--storage", url, "-n", "8",
+                     "--heartbeat", "0.05", "--grace", "0.1", "--retries", "0", "-q", "--no-progress")
+    finally:
+        sys.modules.pop("patient_train", None)
+    assert worked.exit_code == 0, worked.stderr
+    trials = et.Study.load("mlp", url).trials
+    assert (trials[dead.number].state, trials[dead.number].error) == (et.TrialState.FAILED, "worker lost")
+    assert trials[number].state is et.TrialState.RUNNING
+    told = cli("tell", "mlp", str(number), "--storage", url, "-m", "acc=0.9")
+    assert told.exit_code == 0 and f"trial {number} recorded: acc = 0.9" in told.stdout
 
 def test_suggest_on_an_empty_manual_queue_is_exit_1(cli, url):
     et.Study(SPACE, metric="acc", storage=url, name="hand", strategy=et.ManualSearch())

@@ -150,7 +150,8 @@ def test_trial_finished_after_being_declared_lost_is_skipped_not_fatal():
 def test_heartbeat_stamps_own_trials_and_fails_only_silent_ones(backend, tmp_path):
     storage = None if backend == "memory" else f"sqlite:///{tmp_path / 'h.db'}"
     study = et.Study(space(), storage=storage)
-    mine, silent = study.ask(), study.ask()
+    mine, silent = (study._start_trial(None, worker="w", watched=True) for _ in range(2))
+    by_hand = study.ask()  # nothing stamps it, and nothing declares it lost
     beat = Heartbeat(study.storage, study._study_id, interval=0.05, grace=0.3)
     beat.track(mine.number)
     time.sleep(0.2)
@@ -163,3 +164,27 @@ def test_heartbeat_stamps_own_trials_and_fails_only_silent_ones(backend, tmp_pat
     assert study.trials[mine.number].state is et.TrialState.RUNNING
     beat.beat()
     assert beat.take_lost() == []  # reported once
+    assert study.trials[by_hand.number].state is et.TrialState.RUNNING
+
+
+def test_optimize_never_declares_a_trial_asked_by_hand_lost(storage):
+    """ask() starts a trial trained by hand for hours; an optimize on the same study leaves it alone."""
+    study = et.Study(space(), storage=storage, strategy=et.RandomSearch(seed=0))
+    asked = study.ask()
+    dead = study._start_trial(None, worker="dead:1", watched=True)  # an optimize worker killed mid-trial
+
+    def objective(params):  # runs until this call's heartbeat has found the dead worker's trial
+        deadline = time.monotonic() + 20
+        while study.storage.get_trials(study._study_id, start=dead.number)[0].state is et.TrialState.RUNNING \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return quadratic(params)
+
+    study.optimize(objective, max_trials=5, heartbeat_interval=0.05, grace_period=0.1, show_progress=False)
+    trials = study.trials
+    assert (trials[dead.number].state, trials[dead.number].error) == (et.TrialState.FAILED, "worker lost")
+    assert trials[asked.number].state is et.TrialState.RUNNING and trials[asked.number].heartbeat_at is None
+    assert (trials[dead.number].finished_at - trials[asked.number].started_at).total_seconds() > 0.1
+    assert [t.state for t in trials[2:]] == [et.TrialState.COMPLETE] * 3
+    done = study.tell(asked, 0.5)
+    assert (done.state, done.value) == (et.TrialState.COMPLETE, 0.5)

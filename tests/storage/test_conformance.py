@@ -222,6 +222,29 @@ def test_heartbeat_and_stale_trials(storage):
         storage.finish_trial(study_id, 0, TrialState.COMPLETE, value=1.0)
 
 
+def test_only_watched_trials_are_declared_lost(storage):
+    """A trial run by hand (``ask``) has no heartbeat stamp: however old, it is never failed."""
+    study_id = new_study(storage).study_id
+    by_hand = storage.create_trial(study_id, {"x": 0.1}, TrialState.RUNNING, watched=False)
+    looped = storage.create_trial(study_id, {"x": 0.2}, TrialState.RUNNING)
+    storage.create_trial(study_id, {"x": 0.3}, TrialState.WAITING)
+    storage.create_trial(study_id, {"x": 0.4}, TrialState.WAITING)
+    claimed_by_hand = storage.claim_waiting_trial(study_id, watched=False)
+    claimed_looped = storage.claim_waiting_trial(study_id, worker="host:1")
+    assert by_hand.heartbeat_at is None and claimed_by_hand.heartbeat_at is None
+    assert looped.heartbeat_at is not None and claimed_looped.heartbeat_at is not None
+    stored = reopen(storage).get_trials(study_id)
+    assert [t.heartbeat_at is None for t in stored] == [True, False, True, False]
+    assert all(t.started_at is not None for t in stored)
+    time.sleep(0.3)
+    lost = storage.fail_stale_trials(study_id, 0.1)
+    assert [t.number for t in lost] == [1, 3] and all(t.error == "worker lost" for t in lost)
+    assert storage.fail_stale_trials(study_id, 0.0) == []
+    trials = reopen(storage).get_trials(study_id)
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.FAILED] * 2
+    assert storage.finish_trial(study_id, 0, TrialState.COMPLETE, value=1.0).state is TrialState.COMPLETE
+    assert storage.finish_trial(study_id, 2, TrialState.FAILED, error="gave up").error == "gave up"
+
 def test_get_trials_from_start_plus_chosen_numbers(storage):
     study_id = new_study(storage).study_id
     for i in range(6):

@@ -322,7 +322,9 @@ def suggest_command(name: str, storage: str) -> None:
     """Start the next trial of study NAME to run by hand, and print it as JSON.
 
     Prints {"trial": N, "params": {...}} on standard output; the trial stays RUNNING until
-    its result is recorded with `evotune tell`. Queued parameter sets come first.
+    its result is recorded with `evotune tell`, however long that takes: workers running on
+    the same study never declare it lost. To give up on it: `evotune tell NAME N --failed
+    REASON`. Queued parameter sets come first.
 
     \b
     Example:

@@ -1,10 +1,14 @@
 """Heartbeats: how workers sharing a study tell a slow trial from a dead one.
 
 Every ``optimize`` call runs a :class:`Heartbeat` thread. Every ``interval`` seconds it
-stamps the trials this call is running, then marks FAILED ("worker lost") any RUNNING trial
-of the study, whoever started it, whose last stamp is older than the grace period: its
-worker was killed, lost its machine or its network. The main loop then records those
-trials and, when asked, queues them again.
+stamps the trials this call is running, then marks FAILED ("worker lost") any watched RUNNING
+trial of the study, whichever ``optimize`` call started it, whose last stamp is older than the
+grace period: its worker was killed, lost its machine or its network. The main loop then
+records those trials and, when asked, queues them again.
+
+Only trials started by an ``optimize`` loop are watched (they get a first stamp when they
+start). A trial started by ``Study.ask`` or ``evotune suggest`` is run by hand, perhaps for
+hours, with nothing to stamp it: it carries no stamp and is never failed here.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Heartbeat(threading.Thread):
         return lost
 
     def beat(self) -> None:
-        """One heartbeat: stamp our trials, then fail every stale one of the study."""
+        """One heartbeat: stamp our trials, then fail every stale watched one of the study."""
         with self._lock:
             numbers = sorted(self._running)
         self.storage.heartbeat(self.study_id, numbers)

@@ -175,7 +175,7 @@ class _Run:
                 study.stop_reason = reason
                 return
             budget = self.budget()
-            started = study._start_trial(budget, worker=self.worker)
+            started = study._start_trial(budget, worker=self.worker, watched=True)  # stamped by the heartbeat
             if isinstance(started, Trial):
                 self.submit(started)
                 poll = 0.05

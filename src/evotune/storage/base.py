@@ -108,19 +108,25 @@ class Storage(ABC):
         origin: str | None = None, generation: int | None = None, parents: Sequence[int] = (),
         attrs: dict[str, Any] | None = None, value: float | None = None,
         metrics: dict[str, float] | None = None, max_trials: int | None = None, unique: bool = False,
+        watched: bool = True,
     ) -> Trial | None:
         """Append a trial with the next number, atomically.
 
         ``key`` identifies the configuration: with ``unique``, when a trial with the same key
         exists, raise :class:`DuplicateTrialError`. ``max_trials`` bounds the number of started (non
         WAITING) trials: return None, creating nothing, when a RUNNING trial would exceed it.
-        A COMPLETE trial (a manual record) is created finished.
+        A COMPLETE trial (a manual record) is created finished. A RUNNING trial that is
+        ``watched`` gets its first heartbeat now (see :meth:`fail_stale_trials`); an unwatched
+        one (run by hand, through ``ask``) gets none and stays RUNNING until it is finished.
         """
 
     @abstractmethod
     def claim_waiting_trial(self, study_id: int, max_trials: int | None = None,
-                            worker: str | None = None) -> Trial | None:
-        """Move the oldest WAITING trial to RUNNING and return it (None if none or over budget)."""
+                            worker: str | None = None, watched: bool = True) -> Trial | None:
+        """Move the oldest WAITING trial to RUNNING and return it (None if none or over budget).
+
+        ``watched`` as for :meth:`create_trial`.
+        """
 
     @abstractmethod
     def finish_trial(
@@ -132,11 +138,15 @@ class Storage(ABC):
 
     @abstractmethod
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
-        """Mark these RUNNING trials alive now."""
+        """Mark these RUNNING trials alive now (a trial stamped once is watched from then on)."""
 
     @abstractmethod
     def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
-        """Mark FAILED ("worker lost") each RUNNING trial whose heartbeat is older than the grace."""
+        """Mark FAILED ("worker lost") each watched RUNNING trial whose heartbeat is older than the grace.
+
+        A watched trial is one with a heartbeat stamp (``heartbeat_at``). A RUNNING trial without
+        one was started by hand and is never failed here: only its owner finishes it.
+        """
 
     @abstractmethod
     def get_trials(self, study_id: int, start: int = 0, numbers: Sequence[int] | None = None) -> list[Trial]:

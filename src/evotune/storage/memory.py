@@ -91,7 +91,8 @@ class MemoryStorage(Storage):
                     )
 
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
-                     parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False):
+                     parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False,
+                     watched=True):
         with self._lock:
             trials = self._trials[study_id]
             if unique and key is not None and key in self._keys[study_id]:
@@ -105,7 +106,7 @@ class MemoryStorage(Storage):
                 metrics=dict(metrics or {}), started_at=None if state is TrialState.WAITING else now,
                 finished_at=now if state.finished else None, generation=generation,
                 parents=tuple(parents), origin=origin, attrs=copy.deepcopy(attrs or {}),
-                heartbeat_at=now if state is TrialState.RUNNING else None,
+                heartbeat_at=now if state is TrialState.RUNNING and watched else None,
             )
             trials.append(trial)
             self._started[study_id] += state is not TrialState.WAITING
@@ -113,7 +114,7 @@ class MemoryStorage(Storage):
                 self._keys[study_id].add(key)
             return trial
 
-    def claim_waiting_trial(self, study_id, max_trials=None, worker=None):
+    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True):
         with self._lock:
             trials = self._trials[study_id]
             if max_trials is not None and self._started[study_id] >= max_trials:
@@ -122,8 +123,8 @@ class MemoryStorage(Storage):
                 if trial.state is TrialState.WAITING:
                     now = utcnow()
                     attrs = {**trial.attrs, "worker": worker} if worker else trial.attrs
-                    claimed = trial.replace(state=TrialState.RUNNING, started_at=now, heartbeat_at=now,
-                                            attrs=attrs)
+                    claimed = trial.replace(state=TrialState.RUNNING, started_at=now,
+                                            heartbeat_at=now if watched else None, attrs=attrs)
                     trials[trial.number] = claimed
                     self._started[study_id] += 1
                     return claimed
@@ -157,7 +158,7 @@ class MemoryStorage(Storage):
             now = utcnow()
             lost = []
             for trial in self._trials[study_id]:
-                beat = trial.heartbeat_at or trial.started_at
+                beat = trial.heartbeat_at  # None: a trial run by hand, which only its owner finishes
                 if trial.state is TrialState.RUNNING and beat and (now - beat).total_seconds() > grace_seconds:
                     lost.append(self.finish_trial(study_id, trial.number, TrialState.FAILED, error="worker lost"))
             return lost

@@ -380,8 +380,10 @@ class SQLStorage(Storage):
 
     @_reconnecting
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
-                     parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False):
+                     parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False,
+                     watched=True):
         now = time.time()
+        beat = now if state is TrialState.RUNNING and watched else None
         with self._transaction(write=True) as conn:
             counters = self._lock_study(conn, study_id)
             started = state is not TrialState.WAITING
@@ -396,7 +398,7 @@ class SQLStorage(Storage):
                 study_id=study_id, number=number, state=state.value, value=value, params=dumps(params),
                 metrics=dumps(metrics or {}), error=None, started_at=now if started else None,
                 finished_at=now if state.finished else None,
-                heartbeat_at=now if state is TrialState.RUNNING else None, generation=generation,
+                heartbeat_at=beat, generation=generation,
                 parents=dumps(list(parents)), origin=origin, attrs=dumps(attrs or {}), key=key,
             ))
             conn.execute(UPDATE_COUNTERS, {
@@ -406,11 +408,11 @@ class SQLStorage(Storage):
             number=number, params=dict(params), state=state, value=value, metrics=dict(metrics or {}),
             started_at=stamp(now) if started else None, finished_at=stamp(now) if state.finished else None,
             generation=generation, parents=tuple(parents), origin=origin, attrs=dict(attrs or {}),
-            heartbeat_at=stamp(now) if state is TrialState.RUNNING else None,
+            heartbeat_at=stamp(beat),
         )
 
     @_reconnecting
-    def claim_waiting_trial(self, study_id, max_trials=None, worker=None):
+    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True):
         with self._transaction(write=True) as conn:
             counters = self._lock_study(conn, study_id)
             if max_trials is not None and counters.n_started >= max_trials:
@@ -422,16 +424,17 @@ class SQLStorage(Storage):
             if row is None:
                 return None
             now = time.time()
+            beat = now if watched else None
             attrs = json.loads(row.attrs)
             if worker:
                 attrs["worker"] = worker
             conn.execute(trials_table.update().where(
                 trials_table.c.study_id == study_id, trials_table.c.number == row.number
-            ).values(state="RUNNING", started_at=now, heartbeat_at=now, attrs=dumps(attrs)))
+            ).values(state="RUNNING", started_at=now, heartbeat_at=beat, attrs=dumps(attrs)))
             conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(
                 n_started=counters.n_started + 1))
         return row_to_trial(row).replace(
-            state=TrialState.RUNNING, started_at=stamp(now), heartbeat_at=stamp(now), attrs=attrs)
+            state=TrialState.RUNNING, started_at=stamp(now), heartbeat_at=stamp(beat), attrs=attrs)
 
     @_reconnecting
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
@@ -467,10 +470,12 @@ class SQLStorage(Storage):
     @_reconnecting
     def fail_stale_trials(self, study_id: int, grace_seconds: float) -> list[Trial]:
         limit = time.time() - grace_seconds
+        # A RUNNING trial without a stamp was started by hand (ask): only its owner finishes it.
+        stale = sa.and_(trials_table.c.heartbeat_at.is_not(None), trials_table.c.heartbeat_at < limit)
         with self._transaction(write=True) as conn:
             rows = conn.execute(sa.select(*TRIAL_COLUMNS).where(
                 trials_table.c.study_id == study_id, trials_table.c.state == "RUNNING",
-                sa.func.coalesce(trials_table.c.heartbeat_at, trials_table.c.started_at) < limit,
+                stale,
             )).all()
             now = time.time()
             failed = []
@@ -479,8 +484,7 @@ class SQLStorage(Storage):
                 # only the one whose update matches reports it (and may retry it).
                 changed = conn.execute(trials_table.update().where(
                     trials_table.c.study_id == study_id, trials_table.c.number == row.number,
-                    trials_table.c.state == "RUNNING",
-                    sa.func.coalesce(trials_table.c.heartbeat_at, trials_table.c.started_at) < limit,
+                    trials_table.c.state == "RUNNING", stale,
                 ).values(state="FAILED", error="worker lost", finished_at=now)).rowcount
                 if changed == 1:
                     failed.append(row)
