@@ -193,15 +193,25 @@ def run_gasearchcv(task: task_module.Task, budget: int, seed: int) -> tuple[list
 # --------------------------------------------------------------------------- scoring
 
 
+#: Losses are compared at this many significant digits: two configurations with the same
+#: cross-validated accuracy can differ in the last bits of its floating-point mean, and such noise
+#: must not decide a rank.
+SIGNIFICANT_DIGITS = 10
+
+
+def significant(loss: float) -> float:
+    return float(f"{loss:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(loss) else loss
+
+
 def best_so_far(losses: list[float], budget: int) -> float:
     finite = [x for x in losses[:budget] if x is not None and math.isfinite(x)]
-    return min(finite) if finite else math.inf
+    return significant(min(finite)) if finite else math.inf
 
 
 def evaluations_to_reach(losses: list[float], budget: int, target: float) -> float:
     """How many evaluations a run took to find a loss at or below ``target`` (inf if never)."""
     for index, loss in enumerate(losses[:budget]):
-        if loss is not None and math.isfinite(loss) and loss <= target:
+        if loss is not None and math.isfinite(loss) and significant(loss) <= target:
             return index + 1
     return math.inf
 
