@@ -4,7 +4,7 @@ One command runs the default subset (the synthetic functions and the fast Bayesm
 seeds, budgets 50 and 100) and prints the tables::
 
     python benchmarks/quality.py              # default subset (7 synthetic + 4 Bayesmark tasks)
-    python benchmarks/quality.py --suite wide # + the 27 Bayesmark tasks under 0.25 s an evaluation
+    python benchmarks/quality.py --suite wide # 27 Bayesmark tasks (under 0.25 s an evaluation), no GASearchCV
     python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
     python benchmarks/quality.py --methods evolution,random --seeds 3
 
@@ -446,14 +446,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="Bayesmark tasks: the 4 fast ones (default), the 27 whose evaluation takes "
                         "under 0.25 s (wide), or all 38 with 10 seeds (full, hours of work)")
     parser.add_argument("--full", action="store_true", help="the same as --suite full")
-    parser.add_argument("--methods", default=",".join(METHODS),
+    parser.add_argument("--methods", default=None,
                         help="comma-separated methods (';'-separated when a variant such as "
-                        "'evolution[candidates=1,crossover_rate=0.5]' has commas)")
+                        "'evolution[candidates=1,crossover_rate=0.5]' has commas); default: all of "
+                        "them, but GASearchCV only in the default and full suites")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all of the set)")
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, --full 10)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON file of raw results")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="JSON file of raw results (default: results/quality.json, or "
+                        "quality-wide.json / quality-full.json for those suites)")
     parser.add_argument("--rerun", default="", help="comma-separated methods to recompute")
     parser.add_argument("--proposal-cost", action="store_true",
                         help="only measure the cost of one proposal at 100, 1,000 and 5,000 trials")
@@ -463,12 +466,17 @@ def main(argv: list[str] | None = None) -> None:
         print(proposal_cost())
         return
 
+    if args.full:
+        args.suite = "full"
+    if args.methods is None:  # GASearchCV needs minutes a run on the wide suite's small kNN spaces
+        args.methods = ",".join(m for m in METHODS if args.suite != "wide" or m != "gasearchcv")
+    if args.results is None:
+        suffix = "" if args.suite == "default" else f"-{args.suite}"
+        args.results = DEFAULT_RESULTS.with_name(f"quality{suffix}.json")
     methods = [m for m in args.methods.split(";" if ";" in args.methods else ",") if m]
     unknown = sorted(m for m in set(methods) - set(METHODS) if not m.startswith("evolution["))
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    if args.full:
-        args.suite = "full"
     args.full = args.suite != "default"  # the run jobs look tasks up among all of them
     tasks = task_module.all_tasks(args.full)
     if args.suite == "default":
