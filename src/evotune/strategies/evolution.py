@@ -73,21 +73,6 @@ LOCAL_RATE_STEPS = 4
 LOCAL_MIN_WEIGHT = 0.75
 
 
-def screening_merit(model: RadialBasisModel, points: np.ndarray, weight: float) -> np.ndarray:
-    """Merit of candidate children (lower is better): predicted loss against novelty.
-
-    Both terms are scaled to [0, 1] over the candidates: ``weight`` times the predicted loss
-    plus ``1 - weight`` times the closeness to the nearest tried point.
-    """
-
-    def scaled(values: np.ndarray) -> np.ndarray:
-        span = values.max() - values.min()
-        return (values - values.min()) / span if span > 0 else np.zeros_like(values)
-
-    distances = model.distances(points)
-    return weight * scaled(model.predict(points, distances)) + (1 - weight) * (1 - scaled(distances.min(1)))
-
-
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -386,7 +371,7 @@ class EvolutionarySearch(Strategy):
         if model is not None and len(bred) + len(local) > 1:
             points = np.vstack([np.array([space.to_unit(p) for p, _, _ in bred]).reshape(-1, len(space)), local])
             chosen = None
-            for index in np.argsort(screening_merit(model, points, weight), kind="stable"):
+            for index in np.argsort(model.merit(points, weight), kind="stable"):
                 if index < len(bred):
                     chosen = bred[index]
                     break

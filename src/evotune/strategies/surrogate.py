@@ -65,16 +65,25 @@ class RadialBasisModel:
             solution = np.linalg.lstsq(system, rhs, rcond=None)[0]
         self._weights, self._tail = solution[:n], solution[n:]
 
-    def distances(self, candidates: np.ndarray) -> np.ndarray:
-        """``(m, n)`` distances from each row of ``candidates`` to each fitted point."""
-        return _distances(np.atleast_2d(np.asarray(candidates, dtype=float)), self.points)
-
-    def predict(self, candidates: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
-        """Predicted rank score of each row of ``candidates`` (lower is more promising).
-
-        ``distances``, when given, must be :meth:`distances` of the same candidates (it saves
-        computing them twice).
-        """
+    def predict(self, candidates: np.ndarray) -> np.ndarray:
+        """Predicted rank score of each row of ``candidates`` (lower is more promising)."""
         candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
-        kernel = (self.distances(candidates) if distances is None else distances) ** 3
-        return kernel @ self._weights + self._tail[0] + candidates[:, self._varying] @ self._tail[1:]
+        return self._predict(candidates, _distances(candidates, self.points))
+
+    def merit(self, candidates: np.ndarray, weight: float) -> np.ndarray:
+        """Merit of each row of ``candidates`` (lower is better): predicted loss against novelty.
+
+        Both terms are scaled to [0, 1] over the candidates: ``weight`` times the predicted loss
+        plus ``1 - weight`` times the closeness to the nearest fitted point.
+        """
+
+        def scaled(values: np.ndarray) -> np.ndarray:
+            span = values.max() - values.min()
+            return (values - values.min()) / span if span > 0 else np.zeros_like(values)
+
+        candidates = np.atleast_2d(np.asarray(candidates, dtype=float))
+        distances = _distances(candidates, self.points)  # serve both terms
+        return weight * scaled(self._predict(candidates, distances)) + (1 - weight) * (1 - scaled(distances.min(1)))
+
+    def _predict(self, candidates: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        return distances**3 @ self._weights + self._tail[0] + candidates[:, self._varying] @ self._tail[1:]
