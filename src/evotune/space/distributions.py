@@ -42,10 +42,14 @@ def _reflect_all(units: np.ndarray) -> np.ndarray:
     return np.where(units > 1.0, 2.0 - units, units)
 
 
+def _cells(units: np.ndarray, count: int) -> np.ndarray:
+    """Which of ``count`` equal slices of ``[0, 1]`` holds each unit coordinate (0 to count - 1)."""
+    return np.minimum(np.floor(np.clip(units, 0.0, 1.0) * count), count - 1)
+
+
 def _cell_centres(units: np.ndarray, count: int) -> np.ndarray:
     """The centre of the slice of ``[0, 1]`` (one of ``count`` equal slices) holding each unit."""
-    cells = np.minimum(np.floor(np.clip(units, 0.0, 1.0) * count), count - 1)
-    return (cells + 0.5) / count
+    return (_cells(units, count) + 0.5) / count
 
 
 def _is_real(value: Any) -> bool:
@@ -290,9 +294,7 @@ class Float(Distribution):
         return min(max(self.low + u * (self.high - self.low), self.low), self.high)
 
     def snap_units(self, units: np.ndarray) -> np.ndarray:
-        if self.step:
-            return _cell_centres(units, self._count)
-        return np.clip(units, 0.0, 1.0)
+        return _cell_centres(units, self._count) if self.step else super().snap_units(units)
 
     def _neighbour(self, value: Any, direction: int) -> float:
         if not self.step:  # a step too small to move a large value: the next float that way
@@ -523,11 +525,12 @@ class Categorical(Distribution):
     def mutate_units(self, units: np.ndarray, rng: np.random.Generator, scale: float = 0.1) -> np.ndarray:
         """Unordered: any other choice, uniformly. Ordered: a step in the unit coordinate."""
         count = len(self.choices)
-        if self.ordered or count == 1:
-            return super().mutate_units(units, rng, scale) if count > 1 else self.snap_units(units)
-        current = np.minimum(np.floor(np.clip(units, 0.0, 1.0) * count), count - 1)
+        if count == 1:
+            return self.snap_units(units)
+        if self.ordered:
+            return super().mutate_units(units, rng, scale)
         pick = rng.integers(count - 1, size=np.shape(units))
-        return (pick + (pick >= current) + 0.5) / count
+        return (pick + (pick >= _cells(units, count)) + 0.5) / count
 
     def _neighbour(self, value: Any, direction: int) -> Any:
         index = self.index(value) + direction
