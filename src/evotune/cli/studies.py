@@ -209,14 +209,20 @@ def delete_command(name: str, storage: str, yes: bool) -> None:
 
 
 # -- manual experiments -----------------------------------------------------------------------------
+def _split_pair(option: str, pair: str, example: str, error: type[Exception]) -> tuple[str, str]:
+    """Split an ``option NAME=VALUE`` text into the name and the value text."""
+    name, sep, text = pair.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise error(f"{option} {pair!r}: expected NAME=VALUE, e.g. {option} {example}")
+    return name, text
+
+
 def parse_params(space: Space, pairs: Sequence[str]) -> dict[str, Any]:
     """Turn ``--param name=value`` texts into a validated parameter set (ParamsError names the field)."""
     raw: dict[str, Any] = {}
     for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ParamsError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param lr=0.01")
+        name, text = _split_pair("--param", pair, "lr=0.01", ParamsError)
         if name not in space:
             raise ParamsError(f"--param {pair!r}: the study has no parameter {name!r} (it has {', '.join(space)})")
         if name in raw:
@@ -253,10 +259,7 @@ def parse_metrics(metric: str | None, pairs: Sequence[str]) -> dict[str, float] 
             raise ResultError(f"--metric {pairs[0]!r}: expected NAME=VALUE or a number") from None
     metrics: dict[str, float] = {}
     for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ResultError(f"--metric {pair!r}: expected NAME=VALUE, e.g. --metric {metric or 'accuracy'}=0.91")
+        name, text = _split_pair("--metric", pair, f"{metric or 'accuracy'}=0.91", ResultError)
         try:
             metrics[name] = float(text)
         except ValueError:
