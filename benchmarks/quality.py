@@ -4,7 +4,7 @@ One command runs the default subset (the synthetic functions and the fast Bayesm
 seeds, budgets 50 and 100) and prints the tables::
 
     python benchmarks/quality.py              # default subset (7 synthetic + 4 Bayesmark tasks)
-    python benchmarks/quality.py --suite wide # 27 Bayesmark tasks (under 0.25 s an evaluation), no GASearchCV
+    python benchmarks/quality.py --suite wide # 27 Bayesmark tasks (under 0.25 s an evaluation)
     python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
     python benchmarks/quality.py --methods evolution,random --seeds 3
 
@@ -448,8 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full", action="store_true", help="the same as --suite full")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods (';'-separated when a variant such as "
-                        "'evolution[candidates=1,crossover_rate=0.5]' has commas); default: all of "
-                        "them, but GASearchCV only in the default and full suites")
+                        "'evolution[candidates=1,crossover_rate=0.5]' has commas); default: all of them")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all of the set)")
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, --full 10)")
@@ -468,8 +467,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.full:
         args.suite = "full"
-    if args.methods is None:  # GASearchCV needs minutes a run on the wide suite's small kNN spaces
-        args.methods = ",".join(m for m in METHODS if args.suite != "wide" or m != "gasearchcv")
+    if args.methods is None:
+        args.methods = ",".join(METHODS)
     if args.results is None:
         suffix = "" if args.suite == "default" else f"-{args.suite}"
         args.results = DEFAULT_RESULTS.with_name(f"quality{suffix}.json")

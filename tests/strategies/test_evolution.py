@@ -38,7 +38,8 @@ def signature(trials: list[et.Trial]) -> list[tuple]:
 def test_settings_round_trip_through_the_config():
     strategy = et.EvolutionarySearch(12, seed=3, mode="generational", tournament_size=3, elitism=4,
                                      crossover="uniform", crossover_rate=0.5, mutation_rate=0.4,
-                                     mutation_scale=0.1, adaptive=False, candidates=1, local_candidates=5)
+                                     mutation_scale=0.1, adaptive=False, candidates=1, local_candidates=5,
+                                     quadratic=False)
     config = strategy.to_config()
     assert json.loads(json.dumps(config)) == config
     assert config["type"] == "evolution" and config["population_size"] == 12
@@ -46,7 +47,7 @@ def test_settings_round_trip_through_the_config():
     assert rebuilt == strategy and rebuilt.settings() == strategy.settings()
     assert set(strategy.settings()) == {
         "population_size", "mode", "selection", "tournament_size", "elitism", "crossover", "crossover_rate",
-        "mutation_rate", "mutation_scale", "adaptive", "candidates", "local_candidates",
+        "mutation_rate", "mutation_scale", "adaptive", "candidates", "local_candidates", "quadratic",
     }
 
 
@@ -65,6 +66,7 @@ def test_settings_round_trip_through_the_config():
     ({"candidates": 0}, ["candidates", "0"]),
     ({"local_candidates": -1}, ["local_candidates", ">= 0", "-1"]),
     ({"local_candidates": "many"}, ["local_candidates", "'many'"]),
+    ({"quadratic": "yes"}, ["quadratic", "True or False", "'yes'"]),
 ])
 def test_bad_settings_name_the_field_and_value(kwargs, words):
     with pytest.raises(et.ConfigError) as error:
@@ -286,7 +288,8 @@ def test_local_candidates_move_many_parameters_of_the_best_trial_at_once():
 
     moved = {}
     for local in (0, 64):
-        study = et.Study(space, strategy=et.EvolutionarySearch(seed=2, local_candidates=local))
+        strategy = et.EvolutionarySearch(seed=2, local_candidates=local, quadratic=False)
+        study = et.Study(space, strategy=strategy)
         quiet_optimize(study, valley, max_trials=80)
         mutants = [t for t in study.trials if t.origin == "mutation"]
         assert mutants and all(len(t.parents) == 1 for t in mutants)
@@ -294,3 +297,51 @@ def test_local_candidates_move_many_parameters_of_the_best_trial_at_once():
     # Bred mutants move one parameter in eight on average; local candidates reach all of them.
     assert max(moved[0]) <= 4
     assert sum(count >= 5 for count in moved[64]) >= 5
+
+
+def test_quadratic_children_jump_to_the_floor_of_a_bowl():
+    """The quadratic's minimum lands on the optimum of a separable bowl; mutation alone only nears it."""
+    space = {f"x{i}": et.Float(-2.0, 2.0) for i in range(4)}
+    centre = np.array([0.7, -1.1, 0.3, 1.4])
+
+    def bowl(params: dict) -> float:
+        return float((((np.array([params[f"x{i}"] for i in range(4)]) - centre) * [1, 2, 3, 4]) ** 2).sum())
+
+    best = {}
+    for quadratic in (False, True):
+        study = et.Study(space, strategy=et.EvolutionarySearch(seed=4, quadratic=quadratic))
+        quiet_optimize(study, bowl, max_trials=40)
+        best[quadratic] = study.best
+    assert best[True].value < 1e-9 < best[False].value
+    assert best[True].origin == "mutation" and len(best[True].parents) == 1  # a step from the best
+
+
+def test_quadratic_child_keeps_the_best_trials_unordered_choice():
+    space = {"x": et.Float(0.0, 1.0), "y": et.Float(0.0, 1.0),
+             "colour": et.Categorical(["red", "green", "blue"]),
+             "size": et.Categorical(["s", "m", "l", "xl"], ordered=True)}
+
+    def loss(params: dict) -> float:
+        shift = {"red": 0.3, "green": 0.0, "blue": 0.6}[params["colour"]]
+        return (params["x"] - 0.4) ** 2 + (params["y"] - 0.8) ** 2 + shift + 0.1 * ("smlx".index(params["size"][0]) - 1) ** 2
+
+    strategy = et.EvolutionarySearch(seed=1)
+    study = et.Study(space, strategy=strategy)
+    quiet_optimize(study, loss, max_trials=30)
+    ledger = strategy._ledger
+    best = ledger.best(80)
+    trend = strategy._trend(ledger, best)
+    assert trend is not None
+    names = list(space)
+    best_units = ledger.units[best[0][1]]
+    assert trend[names.index("colour")] == best_units[names.index("colour")]
+    assert abs(trend[names.index("x")] - 0.4) < 0.1 and abs(trend[names.index("y")] - 0.8) < 0.1
+    assert space["size"].from_unit(trend[names.index("size")]) == "m"  # an ordered choice follows the trend
+
+
+def test_quadratic_is_off_without_enough_trials_or_screening():
+    space = {f"x{i}": et.Float(0.0, 1.0) for i in range(3)}
+    for strategy, trials in ((et.EvolutionarySearch(seed=0), 13), (et.EvolutionarySearch(seed=0, candidates=1), 40)):
+        study = et.Study(space, strategy=strategy)
+        quiet_optimize(study, lambda p: sum((v - 0.3) ** 2 for v in p.values()), max_trials=trials)
+        assert strategy._trend(strategy._ledger, strategy._ledger.best(80)) is None  # 14 needed; or off

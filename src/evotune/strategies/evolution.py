@@ -24,6 +24,11 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
   others reach out: the population keeps its diversity on multimodal problems. On the turns that
   refine, the model also screens many cheap mutants of the best trial that move several
   parameters at once, which is what smooth losses with correlated parameters need.
+* On the turns that trust the model most, the child is instead the lowest point of a quadratic
+  fitted by least squares to the best trials (:func:`~evotune.strategies.surrogate.quadratic_minimum`):
+  the trend of the results rather than their ripples, which jumps straight to the floor of a
+  bowl that the local steps would take many trials to descend, or past the local dips of a
+  rippled one.
 * Equal losses are common (accuracy on a small validation set moves in steps): among equals the
   newest trial ranks first and a child that ties its parent counts as a success, so the search
   drifts across plateaus instead of shrinking its steps on them.
@@ -44,10 +49,10 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import ConfigError
-from evotune.space import Params, Space
+from evotune.space import Categorical, Params, Space
 from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, make_rng
 from evotune.strategies.population import OWN_ORIGINS, Ledger
-from evotune.strategies.surrogate import RadialBasisModel
+from evotune.strategies.surrogate import RadialBasisModel, quadratic_minimum
 
 MODES = ("steady-state", "generational")
 SELECTIONS = ("tournament", "uniform")
@@ -71,6 +76,10 @@ SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
 LOCAL_RATE_STEPS = 4
 #: Local candidates join the screening only on turns that weigh the prediction at least this much.
 LOCAL_MIN_WEIGHT = 0.75
+#: The quadratic trend is fitted on this many best trials per term (it has ``2 * dimension + 1``).
+QUADRATIC_POINTS_PER_TERM = 2
+#: A quadratic minimum already tried is mutated again with this share of the mutation step.
+QUADRATIC_REMUTATION = 0.1
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -143,6 +152,12 @@ class EvolutionarySearch(Strategy):
             favour the predicted loss: mutants of the best trial that move from one parameter to
             all of them at once (default 64; 0 turns them off). They cost a vectorised step each,
             far less than a bred child, and let the search follow narrow valleys of smooth losses.
+        quadratic: On the turns that trust the model most (one child in four), propose the
+            lowest point of a quadratic fitted to the best trials instead of a bred child
+            (default True). Numbers and ordered choices take the quadratic's minimum; unordered
+            choices keep the best trial's. It needs ``4 * n + 2`` finished trials, ``n`` being
+            the parameters other than unordered choices (at most 19 of them); until then, or when
+            the fit is not a bowl along every one of them, the child is bred.
 
     Raises:
         ConfigError: For a setting of the wrong type or out of range, naming it.
@@ -163,7 +178,7 @@ class EvolutionarySearch(Strategy):
         selection: str = "tournament", tournament_size: int = 2, elitism: int | None = None,
         crossover: str = "blend", crossover_rate: float = 0.3, mutation_rate: float | None = None,
         mutation_scale: float = 0.2, adaptive: bool = True, candidates: int = 8,
-        local_candidates: int = 64,
+        local_candidates: int = 64, quadratic: bool = True,
     ):
         super().__init__(seed)
         _check_int("population_size", population_size, 2, allow_none=True)
@@ -184,6 +199,8 @@ class EvolutionarySearch(Strategy):
             raise ConfigError(f"EvolutionarySearch adaptive must be True or False, got {adaptive!r}")
         _check_int("candidates", candidates, 1)
         _check_int("local_candidates", local_candidates, 0)
+        if not isinstance(quadratic, (bool, np.bool_)):
+            raise ConfigError(f"EvolutionarySearch quadratic must be True or False, got {quadratic!r}")
         self.population_size = None if population_size is None else int(population_size)
         self.mode, self.selection, self.crossover = mode, selection, crossover
         self.tournament_size = int(tournament_size)
@@ -194,10 +211,12 @@ class EvolutionarySearch(Strategy):
         self.adaptive = bool(adaptive)
         self.candidates = int(candidates)
         self.local_candidates = int(local_candidates)
+        self.quadratic = bool(quadratic)
         self._ledger: Ledger | None = None
         self._design: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
         self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None
+        self._trend_cache: tuple[tuple[int, ...], np.ndarray | None] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -206,12 +225,13 @@ class EvolutionarySearch(Strategy):
             "crossover": self.crossover, "crossover_rate": self.crossover_rate,
             "mutation_rate": self.mutation_rate, "mutation_scale": self.mutation_scale,
             "adaptive": self.adaptive, "candidates": self.candidates,
-            "local_candidates": self.local_candidates,
+            "local_candidates": self.local_candidates, "quadratic": self.quadratic,
         }
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_ledger"] = state["_design"] = state["_generation_cache"] = state["_model_cache"] = None
+        for cache in ("_ledger", "_design", "_generation_cache", "_model_cache", "_trend_cache"):
+            state[cache] = None
         return state
 
     # -- sizes ----------------------------------------------------------------------------
@@ -251,7 +271,7 @@ class EvolutionarySearch(Strategy):
     def _ledger_for(self, space: Space, history: History) -> Ledger:
         if self._ledger is None or not self._ledger.follows(history):
             self._ledger = Ledger(space, history)
-            self._generation_cache = self._model_cache = None
+            self._generation_cache = self._model_cache = self._trend_cache = None
         self._ledger.update()
         return self._ledger
 
@@ -266,8 +286,9 @@ class EvolutionarySearch(Strategy):
             return self._fresh_proposal(space, history, rng, generation=0)
         ledger.advance_scale(len(history), *self._scale_rule())
         population = ledger.population(size, self._elite_count(size))
-        model = self._model(ledger, ledger.best(SURROGATE_POINTS))
-        return self._child(space, history, ledger, population, model, ledger.log_scale, rng, None, number)
+        best = ledger.best(SURROGATE_POINTS)
+        model, trend = self._model(ledger, best), self._trend(ledger, best)
+        return self._child(space, history, ledger, population, (model, trend), ledger.log_scale, rng, None, number)
 
     def _propose_generational(
         self, space: Space, history: History, ledger: Ledger, size: int, number: int
@@ -288,12 +309,13 @@ class EvolutionarySearch(Strategy):
             ledger.advance_scale(start, *self._scale_rule())
             ranked = ledger.best(SURROGATE_POINTS, before=start)
             population = ledger.population(size, self._elite_count(size), before=start)
-            self._generation_cache = (key, (ranked, population, self._model(ledger, ranked), ledger.log_scale))
-        ranked, population, model, log_scale = self._generation_cache[1]
+            models = (self._model(ledger, ranked), self._trend(ledger, ranked))
+            self._generation_cache = (key, (ranked, population, models, ledger.log_scale))
+        ranked, population, models, log_scale = self._generation_cache[1]
         rng = make_rng(self.seed, generation, slot)
         if len(ranked) < 2:
             return self._fresh_proposal(space, history, rng, generation=generation)
-        return self._child(space, history, ledger, population, model, log_scale, rng, generation, slot)
+        return self._child(space, history, ledger, population, models, log_scale, rng, generation, slot)
 
     def _scale_rule(self) -> tuple[float, float, float, float, float]:
         """Arguments of :meth:`Ledger.advance_scale`: initial, step up, step down, limits (logs)."""
@@ -332,6 +354,28 @@ class EvolutionarySearch(Strategy):
             self._model_cache = (key, RadialBasisModel(points, np.array([loss for loss, _ in best])))
         return self._model_cache[1]
 
+    def _trend(self, ledger: Ledger, best: list[tuple[float, int]]) -> np.ndarray | None:
+        """Unit coordinates of the quadratic minimum of the best trials in ``best`` (None without one).
+
+        The quadratic is fitted on the numbers and ordered choices only: an unordered choice has
+        no trend, so the minimum keeps the best trial's choice.
+        """
+        space = ledger.space
+        unordered = np.array([isinstance(space[name], Categorical) and not space[name].ordered for name in space])
+        count = QUADRATIC_POINTS_PER_TERM * (2 * int((~unordered).sum()) + 1)
+        if not self.quadratic or self.candidates < 2 or unordered.all() or len(best) < count:
+            return None
+        key = tuple(number for _, number in best[:count])
+        if self._trend_cache is None or self._trend_cache[0] != key:
+            points = np.array([ledger.units[number] for number in key])
+            fitted = quadratic_minimum(points[:, ~unordered], np.array([loss for loss, _ in best[:count]]))
+            minimum = None
+            if fitted is not None:
+                minimum = points[0].copy()
+                minimum[~unordered] = fitted
+            self._trend_cache = (key, minimum)
+        return self._trend_cache[1]
+
     # -- breeding -------------------------------------------------------------------------
     def _pick(self, population: list[tuple[float, int]], rng: np.random.Generator) -> int:
         """Index into ``population`` (sorted best first) of a parent."""
@@ -340,10 +384,18 @@ class EvolutionarySearch(Strategy):
 
     def _child(
         self, space: Space, history: History, ledger: Ledger, population: list[tuple[float, int]],
-        model: RadialBasisModel | None, log_scale: float, rng: np.random.Generator,
-        generation: int | None, turn: int,
+        models: tuple[RadialBasisModel | None, np.ndarray | None], log_scale: float,
+        rng: np.random.Generator, generation: int | None, turn: int,
     ) -> Proposal | None:
+        """A child of ``population``, screened by the surrogate; ``models`` are the surrogate and
+        the quadratic minimum (each None when there is none)."""
+        model, trend = models
         scale = math.exp(log_scale)
+        weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
+        if trend is not None and weight >= 1.0:  # a step from the best trial to the trend's floor
+            params = self._unseen(space, history, space.from_unit(trend), rng, scale * QUADRATIC_REMUTATION, set())
+            if params is not None:
+                return self._proposal(ledger, params, "mutation", (population[0][1],), generation)
         blend = 0.5 if self.crossover == "blend" else 0.0
         taken: set[tuple[Any, ...]] = set()
         bred: list[tuple[Params, str, tuple[int, ...]]] = []
@@ -365,7 +417,6 @@ class EvolutionarySearch(Strategy):
             if unique is not None:
                 taken.add(space.key(unique))
                 bred.append((unique, origin, parents))
-        weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
         local = self._local_candidates(space, ledger, population, model, scale, rng, weight)
         chosen: tuple[Params, str, tuple[int, ...]] | None = bred[0] if bred else None
         if model is not None and len(bred) + len(local) > 1:
@@ -384,7 +435,13 @@ class EvolutionarySearch(Strategy):
             if params is None:
                 return None
             return Proposal(params=params, origin="random", generation=generation if generation is not None else 0)
-        params, origin, parents = chosen
+        return self._proposal(ledger, *chosen, generation)
+
+    @staticmethod
+    def _proposal(
+        ledger: Ledger, params: Params, origin: str, parents: tuple[int, ...], generation: int | None
+    ) -> Proposal:
+        """A child's proposal; in steady-state mode (no ``generation``) one past its parents'."""
         if generation is None:
             generation = 1 + max(ledger.generation_of(n) for n in parents)
         return Proposal(params=params, origin=origin, generation=generation, parents=parents)
