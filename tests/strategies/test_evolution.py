@@ -339,9 +339,21 @@ def test_quadratic_child_keeps_the_best_trials_unordered_choice():
     assert space["size"].from_unit(trend[names.index("size")]) == "m"  # an ordered choice follows the trend
 
 
-def test_quadratic_is_off_without_enough_trials_or_screening():
+@pytest.mark.parametrize(("settings", "trials", "fitted"), [
+    ({}, 13, False),  # 3 parameters: 7 terms, fitted on 14 trials
+    ({}, 14, True),
+    ({"candidates": 1}, 40, False),  # no screening, no models
+    ({"quadratic": False}, 40, False),
+])
+def test_quadratic_needs_two_trials_a_term_and_can_be_turned_off(settings, trials, fitted):
     space = {f"x{i}": et.Float(0.0, 1.0) for i in range(3)}
-    for strategy, trials in ((et.EvolutionarySearch(seed=0), 13), (et.EvolutionarySearch(seed=0, candidates=1), 40)):
-        study = et.Study(space, strategy=strategy)
-        quiet_optimize(study, lambda p: sum((v - 0.3) ** 2 for v in p.values()), max_trials=trials)
-        assert strategy._trend(strategy._ledger, strategy._ledger.best(80)) is None  # 14 needed; or off
+    strategy = et.EvolutionarySearch(seed=0, **settings)
+    study = et.Study(space, strategy=strategy)
+    quiet_optimize(study, lambda p: sum((v - 0.3) ** 2 for v in p.values()), max_trials=trials)
+    ledger = strategy._ledger
+    ledger.update()  # read the last trial, told after the last proposal
+    assert ledger.n_ranked == trials
+    trend = strategy._trend(ledger, ledger.best(80))
+    assert (trend is not None) == fitted
+    if fitted:
+        assert np.allclose(trend, [0.3] * 3)
