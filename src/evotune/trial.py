@@ -43,7 +43,8 @@ class Trial:
         started_at, finished_at: UTC timestamps.
         generation: For evolutionary studies, the generation the trial belongs to.
         parents: Trial numbers of the parents it was bred from.
-        origin: How it was proposed: "random", "grid", "manual", "initial", "mutation", ...
+        origin: How it was proposed: "random", "grid", "manual", "initial", "mutation",
+            "crossover", "quadratic", ...
         attrs: Free-form JSON data (worker, stdout tail, ...).
     """
 

@@ -104,8 +104,8 @@ def test_it_improves_on_its_first_population_and_fills_lineage(mode):
     assert study.best.value < initial_best / 4
     for trial in trials[:size]:
         assert trial.generation == 0 and trial.parents == ()
+    assert {t.origin for t in trials[size:]} == {"mutation", "crossover", "quadratic"}
     for trial in trials[size:]:
-        assert trial.origin in ("mutation", "crossover")
         assert len(trial.parents) == (2 if trial.origin == "crossover" else 1)
         assert trial.generation >= 1
         for parent in trial.parents:
@@ -312,31 +312,37 @@ def test_quadratic_children_jump_to_the_floor_of_a_bowl():
         study = et.Study(space, strategy=et.EvolutionarySearch(seed=4, quadratic=quadratic))
         quiet_optimize(study, bowl, max_trials=40)
         best[quadratic] = study.best
+        children = [t for t in study.trials if t.origin == "quadratic"]
+        assert bool(children) == quadratic
+        # one turn in four, from the 18th finished trial on (2 x 9 terms)
+        assert all(t.number % 4 == 3 and t.number >= 18 for t in children)
     assert best[True].value < 1e-9 < best[False].value
-    assert best[True].origin == "mutation" and len(best[True].parents) == 1  # a step from the best
+    assert best[True].origin == "quadratic"
+    parent = study.trials[best[True].parents[0]]
+    earlier = [t.value for t in study.trials[: best[True].number]]
+    assert parent.value == min(earlier)  # its parent is the best trial when it was proposed
 
 
-def test_quadratic_child_keeps_the_best_trials_unordered_choice():
+def test_quadratic_children_keep_their_parents_unordered_choice():
     space = {"x": et.Float(0.0, 1.0), "y": et.Float(0.0, 1.0),
              "colour": et.Categorical(["red", "green", "blue"]),
              "size": et.Categorical(["s", "m", "l", "xl"], ordered=True)}
 
     def loss(params: dict) -> float:
         shift = {"red": 0.3, "green": 0.0, "blue": 0.6}[params["colour"]]
-        return (params["x"] - 0.4) ** 2 + (params["y"] - 0.8) ** 2 + shift + 0.1 * ("smlx".index(params["size"][0]) - 1) ** 2
+        size = "smlx".index(params["size"][0])
+        return (params["x"] - 0.4) ** 2 + (params["y"] - 0.8) ** 2 + shift + 0.1 * (size - 1) ** 2
 
-    strategy = et.EvolutionarySearch(seed=1)
-    study = et.Study(space, strategy=strategy)
-    quiet_optimize(study, loss, max_trials=30)
-    ledger = strategy._ledger
-    best = ledger.best(80)
-    trend = strategy._trend(ledger, best)
-    assert trend is not None
-    names = list(space)
-    best_units = ledger.units[best[0][1]]
-    assert trend[names.index("colour")] == best_units[names.index("colour")]
-    assert abs(trend[names.index("x")] - 0.4) < 0.1 and abs(trend[names.index("y")] - 0.8) < 0.1
-    assert space["size"].from_unit(trend[names.index("size")]) == "m"  # an ordered choice follows the trend
+    study = et.Study(space, strategy=et.EvolutionarySearch(seed=1))
+    quiet_optimize(study, loss, max_trials=60)
+    children = [t for t in study.trials if t.origin == "quadratic"]
+    assert len(children) >= 3
+    for child in children:
+        assert child.params["colour"] == study.trials[child.parents[0]].params["colour"]
+    # the ordered choice follows the trend ("m"); once the best trials share a colour, the
+    # numbers land on the optimum itself
+    assert {child.params["size"] for child in children} == {"m"}
+    assert children[-1].value < 1e-12
 
 
 @pytest.mark.parametrize(("settings", "trials", "fitted"), [
@@ -356,4 +362,16 @@ def test_quadratic_needs_two_trials_a_term_and_can_be_turned_off(settings, trial
     trend = strategy._trend(ledger, ledger.best(80))
     assert (trend is not None) == fitted
     if fitted:
-        assert np.allclose(trend, [0.3] * 3)
+        assert np.allclose(trend[0], [0.3] * 3) and trend[1] == ledger.best(1)[0][1]
+
+
+def test_generational_quadratic_children_are_one_per_fit():
+    """Slots of a generation share one fit: its minimum is proposed once, the other slots breed."""
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=3, mode="generational"))
+    quiet_optimize(study, objective, max_trials=96)
+    children = [t for t in study.trials if t.origin == "quadratic"]
+    assert children
+    per_generation = {}
+    for child in children:
+        per_generation[child.generation] = per_generation.get(child.generation, 0) + 1
+    assert max(per_generation.values()) == 1

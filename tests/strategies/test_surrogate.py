@@ -68,3 +68,26 @@ def test_merit_trades_prediction_for_novelty_by_weight():
     candidates = np.array([[0.12, 0.12], [0.1, 0.9]])  # beside the best point; far from every point
     assert np.argmin(model.merit(candidates, 1.0)) == 0
     assert np.argmin(model.merit(candidates, 0.0)) == 1
+
+
+def test_quadratic_minimum_keeps_fixed_and_two_valued_coordinates_of_the_first_point():
+    rng = np.random.default_rng(7)
+    points = np.column_stack([rng.random(20), rng.integers(0, 2, 20).astype(float), np.full(20, 0.25),
+                              rng.random(20), rng.random(20)])
+    losses = (points[:, 0] - 0.6) ** 2 + 0.5 * points[:, 1] + (points[:, 3] - 0.1) ** 2 + 0.01 * points[:, 4]
+    order = np.argsort(losses)
+    points, losses = points[order], losses[order]
+    fixed = np.array([False, False, False, False, True])  # an unordered choice, say
+    minimum = quadratic_minimum(points, losses, fixed)
+    assert np.allclose(minimum[[0, 3]], [0.6, 0.1], atol=0.03)  # fitted despite the kept ones
+    assert minimum[1] == points[0, 1] and minimum[2] == 0.25 and minimum[4] == points[0, 4]
+    # a well-determined fit does not depend on where the losses sit
+    assert np.allclose(quadratic_minimum(points, losses + 10.0, fixed), minimum)
+    assert np.allclose(quadratic_minimum(points, losses - 0.9, fixed), minimum)
+
+
+def test_quadratic_minimum_is_none_when_nothing_has_a_curvature_to_fit():
+    points = np.random.default_rng(8).integers(0, 2, (12, 3)).astype(float)
+    assert quadratic_minimum(points, points.sum(1)) is None
+    fixed_all = np.ones(2, dtype=bool)
+    assert quadratic_minimum(np.random.default_rng(9).random((8, 2)), np.arange(8.0), fixed_all) is None

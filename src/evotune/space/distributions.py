@@ -83,6 +83,9 @@ class Distribution(ABC):
     """Base of Float, Int and Categorical; see the module docstring for the unit coordinate."""
 
     kind: str = ""
+    #: Whether the unit coordinate orders the values, so that a trend along it means something:
+    #: always for numbers, for choices only when declared ``ordered``.
+    ordered: bool = True
 
     # -- identity ---------------------------------------------------------------------
     @abstractmethod

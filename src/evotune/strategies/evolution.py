@@ -25,10 +25,10 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
   refine, the model also screens many cheap mutants of the best trial that move several
   parameters at once, which is what smooth losses with correlated parameters need.
 * On the turns that trust the model most, the child is instead the lowest point of a quadratic
-  fitted by least squares to the best trials (:func:`~evotune.strategies.surrogate.quadratic_minimum`):
-  the trend of the results rather than their ripples, which jumps straight to the floor of a
-  bowl that the local steps would take many trials to descend, or past the local dips of a
-  rippled one.
+  fitted by least squares to the best trials (:func:`~evotune.strategies.surrogate.quadratic_minimum`,
+  origin "quadratic"): the trend of the results rather than their ripples, which jumps straight
+  to the floor of a bowl that the local steps would take many trials to descend, or past the
+  local dips of a rippled one.
 * Equal losses are common (accuracy on a small validation set moves in steps): among equals the
   newest trial ranks first and a child that ties its parent counts as a success, so the search
   drifts across plateaus instead of shrinking its steps on them.
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import ConfigError
-from evotune.space import Categorical, Params, Space
+from evotune.space import Params, Space
 from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, make_rng
 from evotune.strategies.population import OWN_ORIGINS, Ledger
 from evotune.strategies.surrogate import RadialBasisModel, quadratic_minimum
@@ -78,8 +78,6 @@ LOCAL_RATE_STEPS = 4
 LOCAL_MIN_WEIGHT = 0.75
 #: The quadratic trend is fitted on this many best trials per term (it has ``2 * dimension + 1``).
 QUADRATIC_POINTS_PER_TERM = 2
-#: A quadratic minimum already tried is mutated again with this share of the mutation step.
-QUADRATIC_REMUTATION = 0.1
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -154,10 +152,13 @@ class EvolutionarySearch(Strategy):
             far less than a bred child, and let the search follow narrow valleys of smooth losses.
         quadratic: On the turns that trust the model most (one child in four), propose the
             lowest point of a quadratic fitted to the best trials instead of a bred child
-            (default True). Numbers and ordered choices take the quadratic's minimum; unordered
-            choices keep the best trial's. It needs ``4 * n + 2`` finished trials, ``n`` being
-            the parameters other than unordered choices (at most 19 of them); until then, or when
-            the fit is not a bowl along every one of them, the child is bred.
+            (default True; origin "quadratic", parent the best trial). Numbers and ordered
+            choices take the quadratic's minimum; unordered choices, and parameters the best
+            trials give fewer than three values, keep the best trial's. It needs ``4 * n + 2``
+            finished trials, ``n`` being the parameters other than unordered choices (at most 19
+            of them), and the surrogate (``candidates`` of 2 or more); until then, when the fit is
+            not a bowl along every parameter it fits, or when its minimum was already tried, the
+            child is bred.
 
     Raises:
         ConfigError: For a setting of the wrong type or out of range, naming it.
@@ -216,7 +217,7 @@ class EvolutionarySearch(Strategy):
         self._design: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
         self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None
-        self._trend_cache: tuple[tuple[int, ...], np.ndarray | None] | None = None
+        self._trend_cache: tuple[tuple[int, ...], tuple[np.ndarray, int] | None] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -354,26 +355,19 @@ class EvolutionarySearch(Strategy):
             self._model_cache = (key, RadialBasisModel(points, np.array([loss for loss, _ in best])))
         return self._model_cache[1]
 
-    def _trend(self, ledger: Ledger, best: list[tuple[float, int]]) -> np.ndarray | None:
-        """Unit coordinates of the quadratic minimum of the best trials in ``best`` (None without one).
-
-        The quadratic is fitted on the numbers and ordered choices only: an unordered choice has
-        no trend, so the minimum keeps the best trial's choice.
-        """
+    def _trend(self, ledger: Ledger, best: list[tuple[float, int]]) -> tuple[np.ndarray, int] | None:
+        """The quadratic minimum of the trials in ``best`` (unit coordinates) and the number of the
+        best of them, whose unordered choices it keeps; None without one."""
         space = ledger.space
-        unordered = np.array([isinstance(space[name], Categorical) and not space[name].ordered for name in space])
+        unordered = np.array([not space[name].ordered for name in space])
         count = QUADRATIC_POINTS_PER_TERM * (2 * int((~unordered).sum()) + 1)
-        if not self.quadratic or self.candidates < 2 or unordered.all() or len(best) < count:
+        if not self.quadratic or self.candidates < 2 or len(best) < count:
             return None
         key = tuple(number for _, number in best[:count])
         if self._trend_cache is None or self._trend_cache[0] != key:
             points = np.array([ledger.units[number] for number in key])
-            fitted = quadratic_minimum(points[:, ~unordered], np.array([loss for loss, _ in best[:count]]))
-            minimum = None
-            if fitted is not None:
-                minimum = points[0].copy()
-                minimum[~unordered] = fitted
-            self._trend_cache = (key, minimum)
+            minimum = quadratic_minimum(points, np.array([loss for loss, _ in best[:count]]), unordered)
+            self._trend_cache = (key, None if minimum is None else (minimum, key[0]))
         return self._trend_cache[1]
 
     # -- breeding -------------------------------------------------------------------------
@@ -384,18 +378,18 @@ class EvolutionarySearch(Strategy):
 
     def _child(
         self, space: Space, history: History, ledger: Ledger, population: list[tuple[float, int]],
-        models: tuple[RadialBasisModel | None, np.ndarray | None], log_scale: float,
+        models: tuple[RadialBasisModel | None, tuple[np.ndarray, int] | None], log_scale: float,
         rng: np.random.Generator, generation: int | None, turn: int,
     ) -> Proposal | None:
         """A child of ``population``, screened by the surrogate; ``models`` are the surrogate and
-        the quadratic minimum (each None when there is none)."""
+        the quadratic minimum with its parent (each None when there is none)."""
         model, trend = models
         scale = math.exp(log_scale)
         weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
-        if trend is not None and weight >= 1.0:  # a step from the best trial to the trend's floor
-            params = self._unseen(space, history, space.from_unit(trend), rng, scale * QUADRATIC_REMUTATION, set())
-            if params is not None:
-                return self._proposal(ledger, params, "mutation", (population[0][1],), generation)
+        if trend is not None and weight >= 1.0:  # the floor of the trend, unless already tried
+            params = space.from_unit(trend[0])
+            if not history.seen(params):
+                return self._proposal(ledger, params, "quadratic", (trend[1],), generation)
         blend = 0.5 if self.crossover == "blend" else 0.0
         taken: set[tuple[Any, ...]] = set()
         bred: list[tuple[Params, str, tuple[int, ...]]] = []

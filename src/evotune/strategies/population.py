@@ -21,7 +21,7 @@ from evotune.trial import Trial, TrialState
 
 #: Origins of the trials an evolutionary strategy proposes itself; every other trial (enqueued,
 #: added, or proposed by another strategy earlier in the study) joins the population as a guest.
-OWN_ORIGINS = frozenset({"initial", "mutation", "crossover", "random"})
+OWN_ORIGINS = frozenset({"initial", "mutation", "crossover", "quadratic", "random"})
 
 
 def is_own(trial: Trial) -> bool:

@@ -35,18 +35,27 @@ def rank_scores(losses: np.ndarray) -> np.ndarray:
     return ranks.reshape(-1) / max(len(distinct) - 1, 1)
 
 
-def quadratic_minimum(points: np.ndarray, losses: np.ndarray) -> np.ndarray | None:
+def quadratic_minimum(points: np.ndarray, losses: np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray | None:
     """Lowest point in the unit box of a separable quadratic fitted to ``points`` and ``losses``.
 
     The fit is ``a + sum_i (b_i x_i + c_i x_i^2)`` by least squares, one curvature per coordinate
     and no cross terms, so ``2 * d + 1`` points already determine it. Its minimum along coordinate
-    ``i`` is ``-b_i / (2 c_i)``, clipped to [0, 1].
+    ``i`` is ``-b_i / (2 c_i)``, clipped to [0, 1]. A coordinate the points cannot fit keeps the
+    value of the first point: one in ``fixed``, one with fewer than three distinct values (no
+    curvature can be told from them; with two, it keeps a slope in the fit of the others).
+
+    Args:
+        points: ``(n, d)`` unit coordinates, the best point first.
+        losses: ``(n,)`` their losses.
+        fixed: ``(d,)`` booleans, True for the coordinates not to fit (say, unordered choices,
+            whose unit coordinate has no order). None fits every coordinate.
 
     Returns:
-        The ``(d,)`` unit coordinates, or None when the fit is not a bowl: fewer points than
-        terms, or a curvature that is not positive (a ridge or a slope along that coordinate).
-        Sending such a coordinate to an end of its range, or leaving it where the best trial has
-        it, both did worse on the quality benchmark than breeding a child as usual.
+        The ``(d,)`` unit coordinates, or None when the fit is not a bowl: no coordinate to fit,
+        fewer points than terms, terms the points do not determine, or a curvature that is not
+        positive (a ridge or a slope along that coordinate). Sending such a coordinate to an end
+        of its range, or leaving it where the best point has it, both did worse on the quality
+        benchmark than breeding a child as usual.
 
     Example:
         >>> import numpy as np
@@ -57,14 +66,23 @@ def quadratic_minimum(points: np.ndarray, losses: np.ndarray) -> np.ndarray | No
     points = np.atleast_2d(np.asarray(points, dtype=float))
     losses = np.asarray(losses, dtype=float)
     n, d = points.shape
-    if n < 2 * d + 1:
+    distinct = np.array([len(np.unique(points[:, i])) for i in range(d)])
+    free = distinct >= 2 if fixed is None else (distinct >= 2) & ~np.asarray(fixed, dtype=bool)
+    curved = free & (distinct >= 3)
+    terms = 1 + int(free.sum()) + int(curved.sum())
+    if not curved.any() or n < terms:
         return None
-    design = np.hstack([np.ones((n, 1)), points, points * points])
-    coefficients = np.linalg.lstsq(design, losses, rcond=None)[0]
-    slopes, curvatures = coefficients[1 : d + 1], coefficients[d + 1 :]
+    design = np.hstack([np.ones((n, 1)), points[:, free], points[:, curved] ** 2])
+    coefficients, _, rank, _ = np.linalg.lstsq(design, losses, rcond=None)
+    if rank < terms:
+        return None
+    slopes = coefficients[1 : 1 + free.sum()][curved[free]]
+    curvatures = coefficients[1 + free.sum() :]
     if not np.all(curvatures > 1e-12 * max(1.0, float(np.abs(coefficients).max()))):
         return None
-    return np.clip(-slopes / (2 * curvatures), 0.0, 1.0)
+    minimum = points[0].copy()
+    minimum[curved] = np.clip(-slopes / (2 * curvatures), 0.0, 1.0)
+    return minimum
 
 
 class RadialBasisModel:
