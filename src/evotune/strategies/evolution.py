@@ -76,7 +76,8 @@ SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
 LOCAL_RATE_STEPS = 4
 #: Local candidates join the screening only on turns that weigh the prediction at least this much.
 LOCAL_MIN_WEIGHT = 0.75
-#: The quadratic trend is fitted on this many best trials per term (it has ``2 * dimension + 1``).
+#: The quadratic trend is fitted on this many best trials per term (it has ``2 * n + 1``, n the
+#: parameters it fits).
 QUADRATIC_POINTS_PER_TERM = 2
 
 
