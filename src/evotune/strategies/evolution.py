@@ -359,10 +359,11 @@ class EvolutionarySearch(Strategy):
     def _trend(self, ledger: Ledger, best: list[tuple[float, int]]) -> tuple[np.ndarray, int] | None:
         """The quadratic minimum of the trials in ``best`` (unit coordinates) and the number of the
         best of them, whose unordered choices it keeps; None without one."""
-        space = ledger.space
-        unordered = np.array([not space[name].ordered for name in space])
+        if not self.quadratic or self.candidates < 2:
+            return None
+        unordered = np.array([not ledger.space[name].ordered for name in ledger.space])
         count = QUADRATIC_POINTS_PER_TERM * (2 * int((~unordered).sum()) + 1)
-        if not self.quadratic or self.candidates < 2 or len(best) < count:
+        if len(best) < count:
             return None
         key = tuple(number for _, number in best[:count])
         if self._trend_cache is None or self._trend_cache[0] != key:

@@ -67,17 +67,20 @@ def quadratic_minimum(points: np.ndarray, losses: np.ndarray, fixed: np.ndarray 
     losses = np.asarray(losses, dtype=float)
     n, d = points.shape
     distinct = np.array([len(np.unique(points[:, i])) for i in range(d)])
-    free = distinct >= 2 if fixed is None else (distinct >= 2) & ~np.asarray(fixed, dtype=bool)
+    free = distinct >= 2
+    if fixed is not None:
+        free &= ~np.asarray(fixed, dtype=bool)
     curved = free & (distinct >= 3)
-    terms = 1 + int(free.sum()) + int(curved.sum())
+    width = int(free.sum())
+    terms = 1 + width + int(curved.sum())
     if not curved.any() or n < terms:
         return None
     design = np.hstack([np.ones((n, 1)), points[:, free], points[:, curved] ** 2])
     coefficients, _, rank, _ = np.linalg.lstsq(design, losses, rcond=None)
     if rank < terms:
         return None
-    slopes = coefficients[1 : 1 + free.sum()][curved[free]]
-    curvatures = coefficients[1 + free.sum() :]
+    slopes = coefficients[1 : 1 + width][curved[free]]
+    curvatures = coefficients[1 + width :]
     if not np.all(curvatures > 1e-12 * max(1.0, float(np.abs(coefficients).max()))):
         return None
     minimum = points[0].copy()
