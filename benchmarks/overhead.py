@@ -8,6 +8,9 @@ It also measures the load time and peak memory of a 100,000-trial evotune study 
 
 Run:  python benchmarks/overhead.py            (about 5 minutes)
       python benchmarks/overhead.py --quick    (smaller sizes, one repeat)
+      python benchmarks/overhead.py --postgres postgresql://user:password@host/db
+                                               (also both libraries on that PostgreSQL database,
+                                               at 1,000 trials; `source .ci/postgres.sh` starts one)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 
 import evotune as et
@@ -44,15 +48,21 @@ def _evotune_strategy(kind: str) -> et.Strategy:
 
 
 def evotune_run(kind: str, storage: str | None, n: int, marginal: bool) -> float:
-    study = et.Study(SPACE, strategy=_evotune_strategy(kind), storage=storage, name="bench")
-    if marginal:
-        study.optimize(objective, max_trials=n - MARGINAL)
+    # A database server outlives the run: each run gets a study of its own, deleted afterwards.
+    name = f"bench-{uuid.uuid4().hex[:8]}" if storage and storage.startswith("postgresql") else "bench"
+    study = et.Study(SPACE, strategy=_evotune_strategy(kind), storage=storage, name=name)
+    try:
+        if marginal:
+            study.optimize(objective, max_trials=n - MARGINAL)
+            start = time.perf_counter()
+            study.optimize(objective, max_trials=n)
+            return (time.perf_counter() - start) / MARGINAL
         start = time.perf_counter()
         study.optimize(objective, max_trials=n)
-        return (time.perf_counter() - start) / MARGINAL
-    start = time.perf_counter()
-    study.optimize(objective, max_trials=n)
-    return (time.perf_counter() - start) / n
+        return (time.perf_counter() - start) / n
+    finally:
+        if name != "bench":
+            study.storage.delete_study(name)
 
 
 def _optuna_objective(trial) -> float:
@@ -63,20 +73,33 @@ def _optuna_objective(trial) -> float:
 
 
 def optuna_run(sampler: str, storage: str, n: int, marginal: bool, folder: str) -> float:
+    """Optuna's cost per trial; ``storage`` is "memory", "sqlite", "journal" or a PostgreSQL URL."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     samplers = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+    name = None
     if storage == "memory":
         backend = None
     elif storage == "sqlite":
         backend = f"sqlite:///{folder}/optuna.db"
-    else:
+    elif storage == "journal":
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         backend = JournalStorage(JournalFileBackend(f"{folder}/optuna.log"))
-    study = optuna.create_study(sampler=samplers[sampler](seed=0), storage=backend)
+    else:  # the same server and driver (psycopg 3) as evotune's
+        backend = storage.replace("postgresql://", "postgresql+psycopg://", 1)
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(sampler=samplers[sampler](seed=0), storage=backend, study_name=name)
+    try:
+        return _time_optuna(optuna, study, n, marginal)
+    finally:
+        if name is not None:
+            optuna.delete_study(study_name=name, storage=backend)
+
+
+def _time_optuna(optuna, study, n: int, marginal: bool) -> float:
     if marginal:
         # Pre-fill with finished trials drawn at random (cheap), then time the last ones.
         distributions = {
@@ -107,7 +130,9 @@ def _median(run: Callable[[str], float], repeats: int) -> float:
     return statistics.median(values)
 
 
-def overhead_table(sizes: list[int], repeats: int, include_slow: bool) -> list[tuple[str, str, int, float, float]]:
+def overhead_table(
+    sizes: list[int], repeats: int, include_slow: bool, postgres: str | None = None
+) -> list[tuple[str, str, int, float, float]]:
     try:
         import optuna  # noqa: F401
         has_optuna = True
@@ -137,6 +162,26 @@ def overhead_table(sizes: list[int], repeats: int, include_slow: bool) -> list[t
                                max(1, repeats // 2))
                 rows.append((f"optuna {sampler}", storage, n, mean, last))
                 print(f"  optuna {sampler:10s} {storage:7s} n={n}: {mean * 1e3:.3f} / {last * 1e3:.3f} ms", flush=True)
+    if postgres:
+        rows += postgres_table(postgres, min(sizes), repeats, has_optuna)
+    return rows
+
+
+def postgres_table(url: str, n: int, repeats: int, has_optuna: bool) -> list[tuple[str, str, int, float, float]]:
+    """Both libraries on one PostgreSQL database, ``n`` trials (Optuna's TPE only at N)."""
+    rows = []
+    for kind in ("random", "evolution"):
+        mean = _median(lambda f, k=kind: evotune_run(k, url, n, False), repeats)
+        last = _median(lambda f, k=kind: evotune_run(k, url, n, True), repeats)
+        rows.append((f"evotune {kind}", "postgres", n, mean, last))
+        print(f"  evotune {kind:9s} postgres n={n}: {mean * 1e3:.3f} / {last * 1e3:.3f} ms", flush=True)
+    for sampler in ("random", "tpe") if has_optuna else ():
+        mean = float("nan")
+        if sampler == "random":
+            mean = _median(lambda f, s=sampler: optuna_run(s, url, n, False, f), repeats)
+        last = _median(lambda f, s=sampler: optuna_run(s, url, n, True, f), repeats)
+        rows.append((f"optuna {sampler}", "postgres", n, mean, last))
+        print(f"  optuna {sampler:10s} postgres n={n}: {mean * 1e3:.3f} / {last * 1e3:.3f} ms", flush=True)
     return rows
 
 
@@ -183,11 +228,13 @@ def main() -> None:
     parser.add_argument("--slow", action="store_true", help="also time Optuna's slow mean-over-run cases")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=int, default=100_000, help="trials in the load/memory test (0: skip)")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="also measure both libraries on this PostgreSQL database (at the smallest size)")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 5000]
     repeats = 1 if args.quick else args.repeats
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; ms per trial (mean over run / at N)")
-    rows = overhead_table(sizes, repeats, args.slow)
+    rows = overhead_table(sizes, repeats, args.slow, args.postgres)
     print("\n| method | storage | N | mean ms/trial (0..N) | ms/trial at N |")
     print("|---|---|---|---|---|")
     for method, storage, n, mean, last in rows:

@@ -6,6 +6,7 @@ seeds, budgets 50 and 100) and prints the tables::
     python benchmarks/quality.py              # default subset (7 synthetic + 4 Bayesmark tasks)
     python benchmarks/quality.py --suite wide # 27 Bayesmark tasks (under 0.25 s an evaluation)
     python benchmarks/quality.py --full       # every Bayesmark model x dataset, 10 seeds
+    python benchmarks/quality.py --suite bbob # COCO's 24 BBOB functions in 5-D (pip install coco-experiment)
     python benchmarks/quality.py --methods evolution,random --seeds 3
 
 Methods, side by side: evotune's EvolutionarySearch, RandomSearch and default strategy; Optuna's
@@ -141,7 +142,7 @@ def variant_settings(method: str) -> dict[str, Any]:
 def run_job(job: tuple[str, str, int, int, bool]) -> tuple[tuple[str, str, int, int], dict[str, Any]]:
     """Run one (task, method, budget, seed); return its losses and duplicate count."""
     task_name, method, budget, seed, full = job
-    task = {t.name: t for t in task_module.all_tasks(full)}[task_name]
+    task = task_module.find_task(task_name, full)
     start = time.perf_counter()
     if method == "gasearchcv":
         losses, duplicates = run_gasearchcv(task, budget, seed)
@@ -442,9 +443,10 @@ def save_results(path: Path, results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=("default", "wide", "full"), default="default",
+    parser.add_argument("--suite", choices=("default", "wide", "full", "bbob"), default="default",
                         help="Bayesmark tasks: the 4 fast ones (default), the 27 whose evaluation takes "
-                        "under 0.25 s (wide), or all 38 with 10 seeds (full, hours of work)")
+                        "under 0.25 s (wide), or all 38 with 10 seeds (full, hours of work); or, instead, "
+                        "the 24 functions of COCO's BBOB suite in 5 dimensions (bbob)")
     parser.add_argument("--full", action="store_true", help="the same as --suite full")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods (';'-separated when a variant such as "
@@ -477,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     args.full = args.suite != "default"  # the run jobs look tasks up among all of them
-    tasks = task_module.all_tasks(args.full)
+    tasks = task_module.bbob_tasks() if args.suite == "bbob" else task_module.all_tasks(args.full)
     if args.suite == "default":
         tasks = [t for t in tasks if t.family != "bayesmark" or t.name in DEFAULT_BAYESMARK]
     elif args.suite == "wide":

@@ -482,14 +482,77 @@ def all_tasks(full: bool = False) -> list[Task]:
     return synthetic_tasks() + bayesmark_tasks(full)
 
 
+# --------------------------------------------------------------------------- COCO's BBOB
+
+#: The 24 noiseless functions of COCO's BBOB suite, in order (f1 to f24).
+BBOB_FUNCTIONS = (
+    "sphere", "ellipsoid", "rastrigin", "bueche-rastrigin", "linear-slope", "attractive-sector",
+    "step-ellipsoid", "rosenbrock", "rosenbrock-rotated", "ellipsoid-rotated", "discus", "bent-cigar",
+    "sharp-ridge", "different-powers", "rastrigin-rotated", "weierstrass", "schaffer-f7",
+    "schaffer-f7-ill", "griewank-rosenbrock", "schwefel", "gallagher-101", "gallagher-21", "katsuura",
+    "lunacek-bi-rastrigin",
+)
+
+
+@functools.cache
+def _bbob_problem(function: int, instance: int, dimension: int) -> Any:
+    try:
+        import cocoex
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("the BBOB tasks need COCO: pip install coco-experiment") from error
+    suite = cocoex.Suite("bbob", f"instances: {instance}",
+                         f"dimensions: {dimension} function_indices: {function}")
+    return next(iter(suite))
+
+
+@dataclass(eq=False, repr=False)
+class BbobTask(Task):
+    """One function of COCO's BBOB suite on ``[-5, 5]^dimension``, in one of its instances.
+
+    Each instance moves the optimum to a random point of ``[-4, 4]^dimension`` and shifts the
+    value, so no optimizer gains from starting at the centre of the box. The optimal value is not
+    published by COCO's Python interface: ``optimum`` is None and the normalized score measures
+    against the best loss any run found.
+    """
+
+    function: int = 1
+    instance: int = 1
+    dimension: int = 5
+
+    def loss(self, params: dict[str, Any]) -> float:
+        problem = _bbob_problem(self.function, self.instance, self.dimension)
+        return float(problem(_vector(params, self.dimension)))
+
+
+def bbob_tasks(dimension: int = 5, instance: int = 1) -> list[BbobTask]:
+    """Return the 24 BBOB functions in ``dimension`` dimensions, instance ``instance``."""
+    return [
+        BbobTask(f"bbob-f{index:02d}-{name}", "bbob", _box(dimension, -5.0, 5.0), None,
+                 function=index, instance=instance, dimension=dimension)
+        for index, name in enumerate(BBOB_FUNCTIONS, 1)
+    ]
+
+
+def find_task(name: str, full: bool = False) -> Task:
+    """The task called ``name`` among every suite (the Bayesmark set per ``full``)."""
+    for task in all_tasks(full) + bbob_tasks():
+        if task.name == name:
+            return task
+    raise KeyError(f"no benchmark task named {name!r}")
+
+
 __all__ = [
+    "BBOB_FUNCTIONS",
     "BayesmarkModel",
     "BayesmarkTask",
+    "BbobTask",
     "SLOW_BAYESMARK",
     "SyntheticTask",
     "Task",
     "all_tasks",
     "bayesmark_tasks",
+    "bbob_tasks",
+    "find_task",
     "load_split",
     "make_bayesmark_task",
     "search_space",
