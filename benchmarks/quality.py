@@ -142,7 +142,7 @@ def variant_settings(method: str) -> dict[str, Any]:
 def run_job(job: tuple[str, str, int, int, bool]) -> tuple[tuple[str, str, int, int], dict[str, Any]]:
     """Run one (task, method, budget, seed); return its losses and duplicate count."""
     task_name, method, budget, seed, full = job
-    task = task_module.find_task(task_name, full)
+    task = task_module.find_task(task_name, full).for_seed(seed)
     start = time.perf_counter()
     if method == "gasearchcv":
         losses, duplicates = run_gasearchcv(task, budget, seed)

@@ -28,8 +28,11 @@ split (``random_state=0``), and the loss is the mean 5-fold cross-validation los
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import os
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +103,10 @@ class Task:
 
     def loss(self, params: dict[str, Any]) -> float:
         raise NotImplementedError
+
+    def for_seed(self, seed: int) -> Task:
+        """The task a benchmark run with ``seed`` optimizes: this one, unless a task has variants."""
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -495,40 +502,58 @@ BBOB_FUNCTIONS = (
 
 
 @functools.cache
-def _bbob_problem(function: int, instance: int, dimension: int) -> Any:
+def _bbob_problem(function: int, instance: int, dimension: int) -> tuple[Any, float]:
+    """COCO's problem and its optimal value, once per process.
+
+    COCO's Python interface does not publish the optimal value; ``_best_parameter("print")``
+    writes the optimal point to a file in the working folder, so it runs in a folder of its own.
+    """
     try:
         import cocoex
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("the BBOB tasks need COCO: pip install coco-experiment") from error
     suite = cocoex.Suite("bbob", f"instances: {instance}",
                          f"dimensions: {dimension} function_indices: {function}")
-    return next(iter(suite))
+    problem = next(iter(suite))
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            problem._best_parameter("print")
+            best = np.loadtxt(os.path.join(folder, "._bbob_problem_best_parameter.txt"), ndmin=1)
+        finally:
+            os.chdir(here)
+    return problem, float(problem(best))
 
 
 @dataclass(eq=False, repr=False)
 class BbobTask(Task):
-    """One function of COCO's BBOB suite on ``[-5, 5]^dimension``, in one of its instances.
+    """One function of COCO's BBOB suite on ``[-5, 5]^dimension``, as its distance to the optimum.
 
-    Each instance moves the optimum to a random point of ``[-4, 4]^dimension`` and shifts the
-    value, so no optimizer gains from starting at the centre of the box. The optimal value is not
-    published by COCO's Python interface: ``optimum`` is None and the normalized score measures
-    against the best loss any run found.
+    The loss is ``f(x) - f_opt``, so the optimum is 0 whatever the instance. Each instance moves
+    the optimum to its own random point of ``[-4, 4]^dimension`` (and rotates most functions
+    its own way), so no optimizer gains from starting at the centre of the box. As in COCO's own
+    experiments, a benchmark repeat runs on an instance of its own: seed ``s`` on instance
+    ``s + 1`` (:meth:`for_seed`).
     """
 
     function: int = 1
     instance: int = 1
     dimension: int = 5
 
+    def for_seed(self, seed: int) -> BbobTask:
+        return dataclasses.replace(self, instance=seed + 1)
+
     def loss(self, params: dict[str, Any]) -> float:
-        problem = _bbob_problem(self.function, self.instance, self.dimension)
-        return float(problem(_vector(params, self.dimension)))
+        problem, optimum = _bbob_problem(self.function, self.instance, self.dimension)
+        return float(problem(_vector(params, self.dimension))) - optimum
 
 
-def bbob_tasks(dimension: int = 5, instance: int = 1) -> list[BbobTask]:
-    """Return the 24 BBOB functions in ``dimension`` dimensions, instance ``instance``."""
+def bbob_tasks(dimension: int = 5) -> list[BbobTask]:
+    """Return the 24 BBOB functions in ``dimension`` dimensions (instance 1 until :meth:`BbobTask.for_seed`)."""
     return [
-        BbobTask(f"bbob-f{index:02d}-{name}", "bbob", _box(dimension, -5.0, 5.0), None,
-                 function=index, instance=instance, dimension=dimension)
+        BbobTask(f"bbob-f{index:02d}-{name}", "bbob", _box(dimension, -5.0, 5.0), 0.0,
+                 function=index, dimension=dimension)
         for index, name in enumerate(BBOB_FUNCTIONS, 1)
     ]
 
