@@ -531,8 +531,8 @@ class BbobTask(Task):
     """One function of COCO's BBOB suite on ``[-5, 5]^dimension``, as its distance to the optimum.
 
     The loss is ``f(x) - f_opt``, so the optimum is 0 whatever the instance. Each instance moves
-    the optimum to its own random point of ``[-4, 4]^dimension`` (and rotates most functions
-    its own way), so no optimizer gains from starting at the centre of the box. As in COCO's own
+    the optimum (for most functions to a random point of ``[-4, 4]^dimension``) and rotates most
+    functions its own way, so no optimizer gains from starting at the centre of the box. As in COCO's own
     experiments, a benchmark repeat runs on an instance of its own: seed ``s`` on instance
     ``s + 1`` (:meth:`for_seed`).
     """
