@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import evotune as et
@@ -142,6 +142,7 @@ def test_space_validate_raises_only_params_error(params: Any) -> None:
                                                  "step": json_values, "choices": json_values,
                                                  "ordered": json_values})),
     max_size=3)))
+@example(data={"lr": {"type": []}})  # an unhashable type once raised TypeError
 def test_a_space_read_back_from_storage_raises_only_space_error(data: Any) -> None:
     try:
         space = et.Space.from_dict(data)
@@ -155,6 +156,8 @@ def test_a_space_read_back_from_storage_raises_only_space_error(data: Any) -> No
     {"type": st.sampled_from(["random", "grid", "manual", "evolution", "annealing"])},
     optional={"seed": anything, "points": anything, "shuffle": anything, "population_size": anything,
               "mode": anything, "mutation_rate": anything, "crossover_rate": anything, "sed": anything})))
+@example(config={"type": []})  # an unhashable type once raised TypeError
+@example(config={"type": {"name": "random"}})
 def test_strategy_settings_raise_only_config_error(config: Any) -> None:
     try:
         strategy = strategy_from_config(config)
@@ -215,6 +218,8 @@ yaml = pytest.importorskip("yaml")
                                                               optional={"seed": json_values, "points": json_values})),
        run=st.dictionaries(st.sampled_from(["command", "timeout", "max_trials", "n_jobs", "env", "target", "cwd"]),
                            json_values, max_size=4))
+@example(entry={"type": []}, strategy={"type": "random"}, run={})  # unhashable types once raised TypeError
+@example(entry={"type": "float", "low": 0, "high": 1}, strategy={"type": {"a": 1}}, run={})
 def test_configuration_files_raise_only_config_error(entry: Any, strategy: Any, run: Any) -> None:
     document = {"study": {"name": "fuzz"}, "space": {"lr": entry}, "strategy": strategy,
                 "run": {"command": ["python", "train.py"], **run}}

@@ -241,7 +241,7 @@ def _distribution(problem: _Problems, where: str, spec: Any) -> Distribution:
         raise problem(where, f"expected {{ type = \"float\" | \"int\" | \"categorical\", ... }} or a list of "
                              f"choices, got {spec!r}")
     kind = spec.get("type")
-    if kind not in _DISTRIBUTIONS:
+    if not isinstance(kind, str) or kind not in _DISTRIBUTIONS:  # a list or a table is not a name
         raise problem(where, f"type must be one of {', '.join(map(repr, _DISTRIBUTIONS))}, got {kind!r}")
     cls, required, optional = _DISTRIBUTIONS[kind]
     fields = {key: value for key, value in spec.items() if key != "type"}
@@ -262,7 +262,7 @@ def _strategy(problem: _Problems, table: dict[str, Any], space: Space) -> Strate
     kind = table.get("type")
     if kind is None:
         raise problem("strategy", f"missing key 'type' (one of {', '.join(sorted(STRATEGIES))})")
-    if kind not in STRATEGIES:
+    if not isinstance(kind, str) or kind not in STRATEGIES:
         raise problem("strategy", f"type must be one of {', '.join(sorted(STRATEGIES))}, got {kind!r}")
     signature = inspect.signature(STRATEGIES[kind].__init__)
     if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):

@@ -567,7 +567,7 @@ def distribution_from_dict(data: dict[str, Any], name: str = "parameter") -> Dis
         raise SpaceError(f"{name}: a distribution must be a mapping, got {_describe(data)}")
     fields = dict(data)
     kind = fields.pop("type", None)
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:  # a list or a table is not a name
         raise SpaceError(
             f"{name}: type must be one of {sorted(_KINDS)}, got {kind!r}"
         )

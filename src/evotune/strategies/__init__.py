@@ -35,7 +35,7 @@ def strategy_from_config(config: dict[str, Any]) -> Strategy:
         raise ConfigError(f"strategy must be a table with a 'type', got {config!r}")
     settings = dict(config)
     kind = settings.pop("type", None)
-    if kind not in STRATEGIES:
+    if not isinstance(kind, str) or kind not in STRATEGIES:  # a list or a table is not a name
         raise ConfigError(f"strategy type must be one of {sorted(STRATEGIES)}, got {kind!r}")
     try:
         return STRATEGIES[kind](**settings)
