@@ -47,9 +47,21 @@ def _evotune_strategy(kind: str) -> et.Strategy:
     return et.EvolutionarySearch(seed=0)  # type: ignore[attr-defined]
 
 
+def _is_server(storage: str | None) -> bool:
+    return bool(storage) and storage.startswith(("postgresql:", "postgresql+", "postgres:"))
+
+
+def _drop(delete: Callable[[], None], name: str) -> None:
+    """Delete a benchmark study from the server, warning (not raising) when that fails."""
+    try:
+        delete()
+    except Exception as error:  # the timing is what matters; a leftover study is only untidy
+        print(f"  (could not delete study {name!r}: {error})", file=sys.stderr)
+
+
 def evotune_run(kind: str, storage: str | None, n: int, marginal: bool) -> float:
     # A database server outlives the run: each run gets a study of its own, deleted afterwards.
-    name = f"bench-{uuid.uuid4().hex[:8]}" if storage and storage.startswith("postgresql") else "bench"
+    name = f"bench-{uuid.uuid4().hex[:8]}" if _is_server(storage) else "bench"
     study = et.Study(SPACE, strategy=_evotune_strategy(kind), storage=storage, name=name)
     try:
         if marginal:
@@ -62,7 +74,7 @@ def evotune_run(kind: str, storage: str | None, n: int, marginal: bool) -> float
         return (time.perf_counter() - start) / n
     finally:
         if name != "bench":
-            study.storage.delete_study(name)
+            _drop(lambda: study.storage.delete_study(name), name)
 
 
 def _optuna_objective(trial) -> float:
@@ -89,14 +101,14 @@ def optuna_run(sampler: str, storage: str, n: int, marginal: bool, folder: str) 
 
         backend = JournalStorage(JournalFileBackend(f"{folder}/optuna.log"))
     else:  # the same server and driver (psycopg 3) as evotune's
-        backend = storage.replace("postgresql://", "postgresql+psycopg://", 1)
+        backend = "postgresql+psycopg://" + storage.split("://", 1)[1]
         name = f"bench-{uuid.uuid4().hex[:8]}"
     study = optuna.create_study(sampler=samplers[sampler](seed=0), storage=backend, study_name=name)
     try:
         return _time_optuna(optuna, study, n, marginal)
     finally:
         if name is not None:
-            optuna.delete_study(study_name=name, storage=backend)
+            _drop(lambda: optuna.delete_study(study_name=name, storage=backend), name)
 
 
 def _time_optuna(optuna, study, n: int, marginal: bool) -> float:
@@ -231,6 +243,8 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", default=None,
                         help="also measure both libraries on this PostgreSQL database (at the smallest size)")
     args = parser.parse_args()
+    if args.postgres:  # a wrong URL fails now, not after the other measurements
+        et.storage.open_storage(args.postgres).close()
     sizes = [1000] if args.quick else [1000, 5000]
     repeats = 1 if args.quick else args.repeats
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; ms per trial (mean over run / at N)")

@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, default=None,
                         help="JSON file of raw results (default: results/quality.json, or "
-                        "quality-wide.json / quality-full.json for those suites)")
+                        "quality-wide.json / quality-full.json / quality-bbob.json for those suites)")
     parser.add_argument("--rerun", default="", help="comma-separated methods to recompute")
     parser.add_argument("--proposal-cost", action="store_true",
                         help="only measure the cost of one proposal at 100, 1,000 and 5,000 trials")

@@ -33,6 +33,7 @@ import functools
 import math
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -501,12 +502,17 @@ BBOB_FUNCTIONS = (
 )
 
 
+#: COCO writes the optimal point into the working folder, which is the whole process's.
+_BBOB_FOLDER_LOCK = threading.Lock()
+
+
 @functools.cache
 def _bbob_problem(function: int, instance: int, dimension: int) -> tuple[Any, float]:
     """COCO's problem and its optimal value, once per process.
 
     COCO's Python interface does not publish the optimal value; ``_best_parameter("print")``
-    writes the optimal point to a file in the working folder, so it runs in a folder of its own.
+    writes the optimal point to a file in the working folder, so it runs in a folder of its own,
+    one thread at a time.
     """
     try:
         import cocoex
@@ -515,8 +521,10 @@ def _bbob_problem(function: int, instance: int, dimension: int) -> tuple[Any, fl
     suite = cocoex.Suite("bbob", f"instances: {instance}",
                          f"dimensions: {dimension} function_indices: {function}")
     problem = next(iter(suite))
+    if problem.id_instance != instance:  # COCO falls back to another instance with only a warning
+        raise ValueError(f"COCO has no BBOB instance {instance} of f{function} in {dimension}-D")
     here = os.getcwd()
-    with tempfile.TemporaryDirectory() as folder:
+    with _BBOB_FOLDER_LOCK, tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
         try:
             problem._best_parameter("print")
@@ -542,6 +550,8 @@ class BbobTask(Task):
     dimension: int = 5
 
     def for_seed(self, seed: int) -> BbobTask:
+        if seed < 0:
+            raise ValueError(f"a BBOB run needs a seed >= 0 (instance seed + 1), got {seed}")
         return dataclasses.replace(self, instance=seed + 1)
 
     def loss(self, params: dict[str, Any]) -> float:
@@ -560,7 +570,7 @@ def bbob_tasks(dimension: int = 5) -> list[BbobTask]:
 
 def find_task(name: str, full: bool = False) -> Task:
     """The task called ``name`` among every suite (the Bayesmark set per ``full``)."""
-    for task in all_tasks(full) + bbob_tasks():
+    for task in bbob_tasks() if name.startswith("bbob-") else all_tasks(full):
         if task.name == name:
             return task
     raise KeyError(f"no benchmark task named {name!r}")

@@ -44,6 +44,8 @@ def test_history_of_another_metric_and_of_an_unknown_one():
     assert history_data(trials, "minimize", metric="other")["best"] == [-5.0, -7.0]
     with pytest.raises(ConfigError, match="metric must be one of \\['other', 'value'\\], got 'missing'"):
         history_data(trials, "minimize", metric="missing")
+    with pytest.raises(ConfigError, match="metric must be the name of a reported metric, got \\[\\]"):
+        history_data(trials, "minimize", metric=[])  # unhashable: no TypeError
 
 
 def test_history_of_an_empty_study_and_a_bad_direction():
@@ -76,6 +78,8 @@ def test_parallel_with_chosen_params_and_an_unknown_one():
     assert [d["name"] for d in data["dimensions"]] == ["noise", "value"]
     with pytest.raises(ConfigError, match="got 'width'"):
         parallel_data(trials, mixed_space(), params=["width"])
+    with pytest.raises(ConfigError, match="got \\['lr'\\]"):
+        parallel_data(trials, mixed_space(), params=[["lr"]])
 
 
 def test_slice_gives_one_panel_per_parameter_with_its_scale():

@@ -73,6 +73,8 @@ def test_contour_defaults_to_the_two_most_important_parameters(study):
     assert contour_params(study, ["noise", "act"]) == ("noise", "act")
     with pytest.raises(ConfigError, match="exactly two params, got \\['lr'\\]"):
         contour_params(study, ["lr"])
+    with pytest.raises(ConfigError, match="parameters of the space .* got 'width'"):
+        contour_params(study, ["lr", "width"])
     one = et.Study({"x": et.Float(0, 1)})
     with pytest.raises(ConfigError, match="two or more parameters"):
         contour_params(one)

@@ -27,7 +27,7 @@ from evotune.plot.data import contour_data, history_data, parallel_data, slice_d
 from evotune.plot.export import save_figure
 from evotune.plot.importance import MIN_TRIALS, importance_data
 from evotune.plot.lineage import has_lineage, lineage_data
-from evotune.plot.source import StudySnapshot, as_snapshot, load_snapshot, scored_trials
+from evotune.plot.source import StudySnapshot, as_snapshot, load_snapshot, pick_params, scored_trials
 
 #: The figures :func:`plot` can draw, by name.
 PLOT_KINDS = ("history", "parallel", "slice", "contour", "importance", "lineage")
@@ -85,6 +85,7 @@ def contour_params(study: Any, params: Sequence[str] | None = None, metric: str 
         names = list(params)
         if len(names) != 2:
             raise ConfigError(f"a contour needs exactly two params, got {names!r}")
+        names = pick_params(snap.space, names)
         return names[0], names[1]
     if len(snap.space) < 2:
         raise ConfigError(f"a contour needs a space of two or more parameters, study {snap.name!r} has one")

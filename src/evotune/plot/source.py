@@ -90,6 +90,8 @@ def scored_trials(trials: Sequence[Trial], metric: str | None = None) -> tuple[l
     Raises:
         ConfigError: When ``metric`` is given and no complete trial reports it.
     """
+    if metric is not None and not isinstance(metric, str):
+        raise ConfigError(f"metric must be the name of a reported metric, got {metric!r}")
     chosen: list[Trial] = []
     values: list[float] = []
     seen_metrics: set[str] = set()
@@ -123,7 +125,7 @@ def pick_params(space: Space, params: Sequence[str] | None, minimum: int = 1) ->
     else:
         names = list(params)
         for name in names:
-            if name not in space:
+            if not isinstance(name, str) or name not in space:  # a list is no name (nor hashable)
                 raise ConfigError(f"params must name parameters of the space {list(space)}, got {name!r}")
     if len(names) < minimum:
         raise ConfigError(f"params must name at least {minimum} parameter(s), got {names!r}")
