@@ -124,6 +124,25 @@ def test_small_discrete_space_has_no_repeats_and_is_exhausted():
     assert study.stop_reason == "strategy exhausted"
 
 
+def test_a_larger_finite_space_is_walked_to_its_last_configuration():
+    # 64 draws from 300 values mostly repeat once the space is nearly full: the last untried
+    # values are looked up instead of the study stopping early as "exhausted".
+    study = et.Study({"n": et.Int(0, 299)}, strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: p["n"], max_trials=400, show_progress=False)
+    assert sorted(t.params["n"] for t in study.trials) == list(range(300))
+    assert study.stop_reason == "strategy exhausted"
+
+
+@pytest.mark.parametrize("strategy", [et.RandomSearch(seed=0), et.EvolutionarySearch(seed=0)])
+def test_a_configuration_recorded_twice_by_hand_does_not_hide_an_untried_one(strategy):
+    study = et.Study({"n": et.Int(0, 3)}, strategy=strategy)
+    study.add({"n": 0}, 1.0)
+    study.add({"n": 0}, 1.0)
+    study.optimize(lambda p: p["n"], max_trials=20, show_progress=False)
+    assert {t.params["n"] for t in study.trials} == {0, 1, 2, 3}
+    assert len(study.trials) == 5 and study.stop_reason == "strategy exhausted"
+
+
 def test_continuous_space_is_never_exhausted():
     assert et.RandomSearch().size({"x": et.Float(0, 1)}) == math.inf
 

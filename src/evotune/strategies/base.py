@@ -121,6 +121,11 @@ class History(Sequence[Trial]):
         return self.space.key(params) in self._keys
 
     @property
+    def n_distinct(self) -> int:
+        """Distinct configurations among the trials (a retry or a repeated manual record counts once)."""
+        return len(self._keys)
+
+    @property
     def completed(self) -> list[Trial]:
         """Completed trials, in the order they completed."""
         return list(self._completed)
@@ -147,6 +152,37 @@ class History(Sequence[Trial]):
     def best(self) -> Trial | None:
         """The completed trial with the lowest loss (the earliest one on ties)."""
         return self._best
+
+
+#: A finite space this small is enumerated to find an unseen configuration when random draws fail.
+ENUMERABLE = 4096
+
+
+def draw_unseen(
+    space: Space, history: History, rng: np.random.Generator, draws: int, taken: set[tuple[Any, ...]] | None = None,
+) -> Params | None:
+    """A random configuration that is neither in ``history`` nor among the keys in ``taken``.
+
+    Tries ``draws`` random draws first. When they all repeat a configuration and the space is
+    finite with at most :data:`ENUMERABLE` configurations, walks its cells in a random order, so
+    the last untried configurations of a nearly exhausted space are still found. Returns None
+    when every configuration was tried; in a larger space, the last draw, tried or not.
+    """
+    taken = taken or set()
+    params: Params = {}
+    for _ in range(draws):
+        params = space.sample(rng)
+        if space.key(params) not in taken and not history.seen(params):
+            return params
+    size = math.prod(dist.cardinality for dist in space.values())
+    if size > ENUMERABLE:
+        return params
+    axes = space.grid_axes()
+    for index in rng.permutation(int(size)):
+        params = space.grid_point(int(index), axes)
+        if space.key(params) not in taken and not history.seen(params):
+            return params
+    return None
 
 
 class Strategy(ABC):

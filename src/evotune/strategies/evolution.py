@@ -50,7 +50,7 @@ import numpy as np
 
 from evotune.exceptions import ConfigError
 from evotune.space import Params, Space
-from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, make_rng
+from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, draw_unseen, make_rng
 from evotune.strategies.population import OWN_ORIGINS, Ledger
 from evotune.strategies.surrogate import RadialBasisModel, quadratic_minimum
 
@@ -61,8 +61,6 @@ CROSSOVERS = ("blend", "uniform")
 MAX_REMUTATIONS = 16
 #: Random draws tried for a fresh, unseen point.
 MAX_FRESH_DRAWS = 32
-#: A finite space this small is enumerated to find an unseen point when random draws fail.
-ENUMERABLE = 4096
 #: One-fifth rule: the mutation scale grows by this factor after a success and shrinks by its
 #: fourth root after a failure, which keeps it steady at a 20% success rate.
 SUCCESS_FACTOR = 1.5
@@ -262,7 +260,7 @@ class EvolutionarySearch(Strategy):
 
     # -- proposals ------------------------------------------------------------------------
     def propose(self, space: Space, history: History, number: int) -> Proposal | _Wait | None:
-        if len(history) >= self.size(space):
+        if history.n_distinct >= self.size(space):
             return None
         ledger = self._ledger_for(space, history)
         size = self._settled_size(ledger) or self.resolved_population_size(space, history.budget)
@@ -476,19 +474,7 @@ class EvolutionarySearch(Strategy):
         self, space: Space, history: History, rng: np.random.Generator, taken: set[tuple[Any, ...]]
     ) -> Params | None:
         """A random configuration never tried (None when a finite space is exhausted)."""
-        for _ in range(MAX_FRESH_DRAWS):
-            params = space.sample(rng)
-            if space.key(params) not in taken and not history.seen(params):
-                return params
-        size = self.size(space)
-        if size <= ENUMERABLE:
-            axes = space.grid_axes()
-            for index in rng.permutation(int(size)):
-                params = space.grid_point(int(index), axes)
-                if space.key(params) not in taken and not history.seen(params):
-                    return params
-            return None
-        return params
+        return draw_unseen(space, history, rng, MAX_FRESH_DRAWS, taken)
 
 
 __all__ = ["CROSSOVERS", "MODES", "OWN_ORIGINS", "SELECTIONS", "EvolutionarySearch", "latin_hypercube"]

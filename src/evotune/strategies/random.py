@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from evotune.space import Space
-from evotune.strategies.base import History, Proposal, Strategy, make_rng
+from evotune.strategies.base import History, Proposal, Strategy, draw_unseen, make_rng
 
-#: Draws tried for an unseen configuration before a small discrete space counts as exhausted.
+#: Draws tried for an unseen configuration before the cells of a small finite space are walked.
 MAX_DRAWS = 64
 
 
@@ -31,11 +31,7 @@ class RandomSearch(Strategy):
     name = "random"
 
     def propose(self, space: Space, history: History, number: int) -> Proposal | None:
-        if len(history) >= self.size(space):
+        if history.n_distinct >= self.size(space):
             return None
-        rng = make_rng(self.seed, number)
-        for _ in range(MAX_DRAWS):
-            params = space.sample(rng)
-            if not history.seen(params):
-                return Proposal(params=params, origin="random")
-        return Proposal(params=params, origin="random")
+        params = draw_unseen(space, history, make_rng(self.seed, number), MAX_DRAWS)
+        return None if params is None else Proposal(params=params, origin="random")
