@@ -304,6 +304,22 @@ def test_float_without_step_has_no_grid_and_says_how_to_fix():
     assert "step" in message and "GridSearch(points=" in message and "Float(0.0, 1.0)" in message
 
 
+@pytest.mark.parametrize(
+    ("dist", "points", "count", "remedy"),
+    [
+        (et.Int(0, 10**12), None, "1,000,000,000,001", "larger step"),
+        (et.Float(0.0, 1.0, step=1e-9), None, "1,000,000,000", "larger step"),
+        (et.Float(0.0, 1.0), 10**9, "1,000,000,000", "fewer points"),
+    ],
+)
+def test_a_grid_too_long_to_walk_is_refused_before_it_is_built(dist, points, count, remedy):
+    with pytest.raises(et.SpaceError) as caught:
+        et.GridSearch(points=points).size({"p": dist})
+    message = str(caught.value)
+    assert "parameter 'p'" in message and repr(dist) in message and count in message and remedy in message
+    assert len(et.Int(0, 999_999).grid()) == 1_000_000  # the longest axis allowed is still built
+
+
 def test_key_merges_float_rounding_noise():
     dist = et.Float(0.0, 1.0)
     assert dist.key(0.1 + 0.2) == dist.key(0.3)

@@ -25,6 +25,9 @@ from evotune.exceptions import ParamsError, SpaceError
 INT_LIMIT = 2**63
 #: Most values a stepped Float may have (beyond, steps are below the precision of a float).
 MAX_STEPS = 1e12
+#: Most values one parameter may give a grid: a longer axis is refused before it is built, since
+#: no grid search could walk it and building it could exhaust the memory.
+MAX_GRID_VALUES = 1_000_000
 #: Blend-crossover extension: children may land this fraction of the parents' distance
 #: beyond either parent (in unit coordinates).
 BLEND_ALPHA = 0.25
@@ -184,6 +187,15 @@ class Distribution(ABC):
         return value
 
 
+def _check_grid_length(distribution: Distribution, count: int, remedy: str = "give it a larger step") -> None:
+    if count > MAX_GRID_VALUES:
+        raise SpaceError(
+            f"{distribution!r} has {count:,} grid values, more than a grid search can walk "
+            f"(at most {MAX_GRID_VALUES:,} a parameter): {remedy}, or tune it with "
+            f"RandomSearch or EvolutionarySearch"
+        )
+
+
 class Float(Distribution):
     """A real-valued hyperparameter on ``[low, high]``.
 
@@ -310,12 +322,14 @@ class Float(Distribution):
 
     def grid(self, points: int | None = None) -> list[float]:
         if self.step:
+            _check_grid_length(self, self._count)
             return [self._snap(i) for i in range(self._count)]
         if points is None:
             raise SpaceError(
                 f"{self!r} has no step, so its grid is undefined: give it a step "
                 f"(Float(low, high, step=...)) or pass GridSearch(points=N)"
             )
+        _check_grid_length(self, points, "ask for fewer points")
         if self.log:
             values = np.geomspace(self.low, self.high, points)
         else:
@@ -429,6 +443,7 @@ class Int(Distribution):
         return child
 
     def grid(self, points: int | None = None) -> list[int]:
+        _check_grid_length(self, self._count)
         return list(range(self.low, self.high + 1, self.step))
 
 
