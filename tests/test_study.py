@@ -129,6 +129,29 @@ def test_tell_wrong_type_raises_and_keeps_the_trial_running(value):
     assert s.tell(trial, {"accuracy": 0.8}).state is et.TrialState.COMPLETE
 
 
+@pytest.mark.parametrize(
+    ("result", "options", "message"),
+    [
+        (0.5, {"error": "diverged"}, "not both"),
+        (None, {"error": 123}, "error must be a string"),
+        (1.0, {"attrs": {"model": object()}}, "attrs['model']"),
+        (1.0, {"attrs": {"loss_curve": [1.0, math.nan]}}, "attrs['loss_curve']"),
+        (1.0, {"attrs": {3: "x"}}, "attrs[3]"),
+        (1.0, {"attrs": ["x"]}, "attrs must be a dict"),
+    ],
+)
+def test_tell_refuses_contradictory_or_unstorable_arguments_and_keeps_the_trial_running(
+    storage, result, options, message
+):
+    s = study(storage=storage, name="s")
+    trial = s.ask()
+    with pytest.raises(et.ConfigError) as caught:
+        s.tell(trial, result, **options)
+    assert message in str(caught.value)
+    assert s.trials[0].state is et.TrialState.RUNNING
+    assert s.tell(trial, 0.25, attrs={"note": ["kept", 1]}).attrs["note"] == ["kept", 1]
+
+
 def test_tell_needs_a_trial_or_number():
     with pytest.raises(et.ConfigError, match="trial must be a Trial or a trial number"):
         study().tell("0", 1.0)

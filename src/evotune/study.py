@@ -21,7 +21,7 @@ from evotune.exceptions import (
     TrialStateError,
 )
 from evotune.execution.loop import run_optimization
-from evotune.execution.objective import TimeLimited
+from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
 from evotune.results import parse_result
 from evotune.space import Distribution, Space
@@ -53,6 +53,21 @@ _LOOP_OPTIONS = tuple(
     name for name, parameter in inspect.signature(run_optimization).parameters.items()
     if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
 ) + ("trial_timeout",)
+
+
+def _check_attrs(attrs: Any) -> None:
+    """Refuse trial attributes that are not a mapping of names to values JSON can store."""
+    if attrs is None:
+        return
+    if not isinstance(attrs, Mapping):
+        raise ConfigError(f"attrs must be a dict of name -> value, got {attrs!r}")
+    for name, value in attrs.items():
+        try:
+            if not isinstance(name, str):
+                raise TypeError("the name is not a string")
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as problem:
+            raise ConfigError(f"attrs[{name!r}] = {value!r} cannot be stored as JSON ({problem})") from None
 
 
 def _config_key(space: Space, params: Mapping[str, Any]) -> str:
@@ -316,9 +331,12 @@ class Study:
         """Record the result of a RUNNING trial (a number, or a dict of named metrics).
 
         Give ``error=`` instead of a result to record a failure. A NaN or infinite value is
-        recorded as a FAILED trial, like a diverged training run.
+        recorded as a FAILED trial, like a diverged training run. ``attrs`` are stored with the
+        trial, so they must be storable as JSON.
 
         Raises:
+            ConfigError: For both a result and an error, an error that is not a string, or
+                attributes that JSON cannot store (the trial stays RUNNING).
             ResultError: For a result of the wrong type or without the study's metric (the
                 trial stays RUNNING, so it can be told again).
             TrialStateError: For a trial that is not RUNNING.
@@ -326,6 +344,11 @@ class Study:
         number = trial.number if isinstance(trial, Trial) else trial
         if isinstance(number, bool) or not isinstance(number, int):
             raise ConfigError(f"trial must be a Trial or a trial number, got {trial!r}")
+        if error is not None and not isinstance(error, str):
+            raise ConfigError(f"error must be a string describing the failure, got {error!r}")
+        if error is not None and result is not None:
+            raise ConfigError(f"give a result or error=, not both: got result {result!r} and error {error!r}")
+        _check_attrs(attrs)
         if error is not None:
             return self._finish(number, TrialState.FAILED, error=error, attrs=attrs)
         try:
@@ -393,8 +416,9 @@ class Study:
         trial_timeout = options.pop("trial_timeout", None)
         if trial_timeout is not None:
             if isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float)) \
-                    or not 0 < trial_timeout < math.inf:
-                raise ConfigError(f"trial_timeout must be a number of seconds > 0 or None, got {trial_timeout!r}")
+                    or not 0 < trial_timeout <= MAX_TRIAL_TIMEOUT:
+                raise ConfigError(f"trial_timeout must be a number of seconds > 0 and at most {MAX_TRIAL_TIMEOUT:.0e} "
+                                  f"(about 31 years), or None for no limit, got {trial_timeout!r}")
             objective = TimeLimited(objective, trial_timeout)
         if isinstance(self.strategy, GridSearch):
             callbacks = [*callbacks, self._grid_announcer(n_jobs)]

@@ -167,6 +167,10 @@ def evaluate_payload(payload: Payload, params: dict[str, Any]) -> Outcome:
     return outcome
 
 
+#: Longest per-trial time limit, in seconds (about 31 years): the interval timer refuses longer ones.
+MAX_TRIAL_TIMEOUT = 1e9
+
+
 class TimeLimited:
     """An objective with a per-trial time limit: past ``seconds``, it raises ``TimeoutError``.
 
