@@ -8,7 +8,9 @@ from sklearn.datasets import make_regression
 from sklearn.linear_model import LogisticRegression
 
 import evotune as et
-from evotune.sklearn import EvolutionarySearchCV, TuneSearchCV
+from evotune.sklearn import EvolutionarySearchCV, TuneSearchCV, loop
+from evotune.sklearn.records import encode_folds
+from evotune.sklearn.scoring import SCORERS_KEY
 from tests.sklearn.estimators import FITS, Quadratic
 
 SPACE = {"alpha": et.Float(0.0, 1.0)}
@@ -123,3 +125,64 @@ def test_an_evolutionary_search_resumes_its_population(storage):
     assert len(resumed.cv_results_["params"]) == 9
     assert resumed.cv_results_["params"] == straight.cv_results_["params"]
     assert max(resumed.cv_results_["generation"]) >= 1
+
+
+def _score_of_the_estimator(estimator, X, y):
+    return estimator.score(X, y)
+
+
+def _constant_score(estimator, X, y):
+    return -100.0
+
+
+@pytest.mark.parametrize("first, second, name, described", [
+    ({"m": "r2"}, {"m": "neg_mean_absolute_error"}, "m", ("'r2'", "'neg_mean_absolute_error'")),
+    (_score_of_the_estimator, _constant_score, "score", ("'_score_of_the_estimator'", "'_constant_score'")),
+    (lambda e, X, y: e.score(X, y), lambda e, X, y: -100.0, "score",
+     ("\"<lambda> using names ['score'] and constants []\"",
+      "\"<lambda> using names [] and constants ['-100.0']\"")),
+], ids=["named-scorers", "functions", "lambdas"])
+def test_resuming_with_other_scorers_under_the_same_names_is_refused(data, storage, first, second, name,
+                                                                      described):
+    X, y = data
+    refit = "m" if isinstance(first, dict) else True
+    _search(storage, 2, scoring=first, refit=refit).fit(X, y)
+    FITS.clear()
+    with pytest.raises(et.ConfigError, match="resume it with the same scoring") as error:
+        _search(storage, 4, scoring=second, refit=refit).fit(X, y)
+    message = str(error.value)
+    assert f"scorer {name!r} = {described[0]}" in message
+    assert f"{name!r} = {described[1]}" in message
+    assert FITS == [], "refused before any fit"
+    assert len(et.Study.load("ridge", storage).trials) == 2
+    resumed = _search(storage, 4, scoring=first, refit=refit).fit(X, y)  # the same scoring resumes
+    assert list(resumed.cv_results_["trial_number"]) == [0, 1, 2, 3]
+
+
+def test_resuming_with_a_scoring_that_optimizes_another_metric_is_a_config_error(data, storage):
+    X, y = data
+    _search(storage, 2).fit(X, y)  # scoring=None: the study optimizes "score"
+    with pytest.raises(et.ConfigError, match=r"study 'ridge' optimizes 'score', but scoring='r2' optimizes 'r2'"):
+        _search(storage, 4, scoring="r2").fit(X, y)
+    with pytest.raises(et.ConfigError,
+                       match=r"scoring=\['r2', 'neg_mean_absolute_error'\], refit='neg_mean_absolute_error' "
+                             r"optimizes 'neg_mean_absolute_error'"):
+        _search(storage, 4, scoring=["r2", "neg_mean_absolute_error"], refit="neg_mean_absolute_error").fit(X, y)
+    assert len(et.Study.load("ridge", storage).trials) == 2
+    TuneSearchCV(Quadratic(), SPACE, n_trials=2, cv=2, storage=storage, study_name="r2-study",
+                 scoring="r2").fit(X, y)
+    with pytest.raises(et.ConfigError, match=r"optimizes 'r2', but scoring=_constant_score optimizes 'score'"):
+        TuneSearchCV(Quadratic(), SPACE, n_trials=4, cv=2, storage=storage, study_name="r2-study",
+                     scoring=_constant_score).fit(X, y)
+
+
+def test_a_study_recorded_without_scorer_descriptions_still_resumes(data, storage, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(loop, "encode_folds", lambda folds, scorers=None: encode_folds(folds))
+    _search(storage, 2, scoring="r2").fit(X, y)
+    assert all(SCORERS_KEY not in t.attrs["cv"] for t in et.Study.load("ridge", storage).trials)
+    monkeypatch.undo()
+    resumed = _search(storage, 4, scoring="r2").fit(X, y)
+    assert list(resumed.cv_results_["trial_number"]) == [0, 1, 2, 3]
+    described = [t.attrs["cv"].get(SCORERS_KEY) for t in resumed.study_.trials]
+    assert described == [None, None, {"score": "r2"}, {"score": "r2"}]

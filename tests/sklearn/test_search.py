@@ -13,7 +13,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.decomposition import PCA
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import GroupKFold, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -22,6 +22,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import evotune as et
 from evotune.sklearn import SUBSPACE, EvolutionarySearchCV, TuneSearchCV
+from evotune.storage import open_storage
 from tests.sklearn.estimators import FITS, Quadratic
 
 #: The checks scikit-learn itself expects GridSearchCV and RandomizedSearchCV to fail.
@@ -330,6 +331,30 @@ def test_fitted_search_pickles_with_its_study(classification):
     restored = pickle.loads(pickle.dumps(search))
     assert len(restored.study_.trials) == 3
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_storage_object_is_shared_by_clones_and_still_pickles(tmp_path, kind):
+    storage = open_storage(None if kind == "memory" else f"sqlite:///{tmp_path / 'search.db'}")
+    search = TuneSearchCV(Quadratic(), {"alpha": et.Float(0.0, 1.0)}, n_trials=2, cv=2, random_state=0,
+                          storage=storage)
+    assert clone(search).storage is storage
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    cross_val_score(search, X, y, cv=2)  # fits two clones of the search
+    studies = storage.list_studies()
+    assert len(studies) == 2 and [s.n_trials for s in studies] == [2, 2]
+    restored = pickle.loads(pickle.dumps(storage))  # a snapshot (memory) or the same database (SQL)
+    assert restored is not storage
+    assert sorted(s.name for s in restored.list_studies()) == sorted(s.name for s in studies)
+
+
+def test_equal_numbers_in_a_list_are_cross_validated_once():
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    search = TuneSearchCV(Quadratic(), {"alpha": [1, 1.0, np.float64(2.0), np.int64(2), 0.5]}, n_trials=5,
+                          cv=2, random_state=0).fit(X, y)
+    assert sorted(p["alpha"] for p in search.cv_results_["params"]) == [0.5, 1, 2]
+    assert len(FITS) == 3 * 2 + 1
+    assert search.stop_reason_ == "strategy exhausted"
 
 
 def test_evolutionary_search_maps_generations_onto_the_budget(classification):

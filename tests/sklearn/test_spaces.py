@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.linear_model import Ridge
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 import evotune as et
-from evotune.sklearn import SUBSPACE, SearchSpace, to_distribution
+from evotune.sklearn import SUBSPACE, SearchSpace, TuneSearchCV, to_distribution
 
 
 def test_lists_become_categoricals_numbers_ordered_and_sorted():
@@ -97,3 +98,56 @@ def test_a_single_dict_list_is_a_plain_space():
     space = SearchSpace([{"C": [1, 10]}])
     assert list(space.space) == ["C"]
     assert space.decode({"C": 10}) == (0, {"C": 10})
+
+
+@pytest.mark.parametrize("name, distribution, text", [
+    ("C", stats.uniform(1, 0), "scipy.stats.uniform(1, 0)"),
+    ("C", stats.uniform(0, -1), "scipy.stats.uniform(0, -1)"),
+    ("C", stats.uniform(0, np.inf), "scipy.stats.uniform(0, inf)"),
+    ("C", stats.uniform(loc=0.1, scale=1e-300), "scipy.stats.uniform(loc=0.1, scale=1e-300)"),
+    ("C", stats.loguniform(10, 1), "scipy.stats.loguniform(10, 1)"),
+    ("C", stats.loguniform(0, 1), "scipy.stats.loguniform(0, 1)"),
+    ("n", stats.randint(5, 5), "scipy.stats.randint(5, 5)"),
+    ("n", stats.randint(2.5, 9), "scipy.stats.randint(2.5, 9)"),
+    ("n", stats.randint(0, 2**70), f"scipy.stats.randint(0, {2**70})"),
+    ("n", stats.randint(0, 2**63 + 5), f"scipy.stats.randint(0, {2**63 + 5})"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_degenerate_scipy_distributions_are_space_errors_naming_parameter_and_distribution(
+        name, distribution, text):
+    with pytest.raises(et.SpaceError) as error:
+        to_distribution(name, distribution)
+    message = str(error.value)
+    assert message.startswith(f"parameter {name!r}: ") and text in message
+    assert "support" in message or "cannot become" in message
+    assert "needs" in message, "the message says what the distribution needs"
+
+
+def test_a_degenerate_scipy_distribution_fails_the_search_with_the_same_error():
+    search = TuneSearchCV(Ridge(), {"alpha": stats.uniform(1, 0)}, n_trials=2, cv=2)
+    with pytest.raises(et.SpaceError, match=r"parameter 'alpha': scipy.stats.uniform\(1, 0\) .* \(nan, nan\)"):
+        search.fit(np.arange(20.0).reshape(10, 2), np.arange(10.0))
+
+
+def test_equal_numbers_are_one_choice_keeping_the_first_type():
+    dist, _ = to_distribution("C", [1, 1.0, 2])
+    assert [type(c) for c in dist.choices] == [int, int]
+    dist, _ = to_distribution("C", [1.0, 2, 1])
+    assert dist.choices == (1.0, 2) and [type(c) for c in dist.choices] == [float, int]
+    dist, _ = to_distribution("C", [np.int64(1), 1.0, np.float64(0.5)])
+    assert dist == et.Categorical([0.5, 1], ordered=True) and type(dist.choices[1]) is int
+    dist, _ = to_distribution("C", np.array([0.1, 0.10, 1.0]))
+    assert dist.choices == (0.1, 1.0)
+    # Python compares int and float exactly: 2**53 + 1 is not the float 2**53.
+    assert len(to_distribution("n", [2**53 + 1, 2.0**53])[0].choices) == 2
+
+
+def test_booleans_strings_none_and_objects_are_not_merged_with_numbers():
+    dist, table = to_distribution("flag", [True, 1, 1.0, False, 0, 0.0])
+    assert dist.choices == (True, 1, False, 0) and table is None
+    assert [type(c) for c in dist.choices] == [bool, int, bool, int]
+    dist, _ = to_distribution("kernel", [None, "1", 1, 1.0, None, "1"])
+    assert dist.choices == (None, "1", 1)
+    svc = SVC()
+    dist, table = to_distribution("step", [svc, 1, 1.0, "passthrough", None, svc])
+    assert dist.choices == ("SVC()", "1", "'passthrough'", "None")
+    assert table["SVC()"] is svc and table["1"] == 1 and table["'passthrough'"] == "passthrough"

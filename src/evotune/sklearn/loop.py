@@ -35,6 +35,13 @@ from evotune.sklearn.records import (
     lineage_columns,
     mean_scores,
 )
+from evotune.sklearn.scoring import (
+    check_same_metric,
+    check_scorer_descriptions,
+    describe_scoring,
+    metric_name,
+    scorer_names,
+)
 from evotune.sklearn.spaces import SearchSpace
 from evotune.stopping import StopCriteria
 from evotune.storage import open_storage
@@ -88,30 +95,6 @@ def _reseeded(strategy: Strategy, seed: int) -> Strategy:
         return fresh
 
 
-def scorer_names(scoring: Any) -> list[str] | None:
-    """The scorer names of a multi-metric ``scoring`` given as a list or dict, else None."""
-    if isinstance(scoring, Mapping):
-        return [str(name) for name in scoring]
-    if isinstance(scoring, (list, tuple, set, frozenset)):
-        return [str(name) for name in scoring]
-    return None
-
-
-def metric_name(scoring: Any, refit: Any) -> str:
-    """The metric the study optimizes: the refit scorer, else the scorer's name, else "score"."""
-    if isinstance(refit, str):
-        return refit
-    if isinstance(scoring, str):
-        return scoring
-    if isinstance(scoring, Mapping) and scoring:
-        return str(next(iter(scoring)))
-    if isinstance(scoring, (list, tuple)) and scoring:
-        return str(scoring[0])
-    if isinstance(scoring, (set, frozenset)) and scoring:
-        return str(sorted(scoring)[0])
-    return "score"
-
-
 class SearchLoop:
     """Drive one ``fit`` of a search: see the module docstring.
 
@@ -125,6 +108,7 @@ class SearchLoop:
         self.evaluate = evaluate_candidates
         self.space = SearchSpace(search.param_space)
         self.metric = metric_name(search.scoring, search.refit)
+        self.scorers = describe_scoring(search.scoring)
         self.n_splits = int(search.n_splits_)
         self.cv = FrozenSplits(search._checked_cv_orig)
         self.n_trials = search._n_trials()
@@ -150,14 +134,16 @@ class SearchLoop:
         storage = open_storage(search.storage)
         seed = _seed(search.random_state)
         strategy = search._strategy()
+        record = None
+        if search.study_name is not None:
+            try:
+                record = storage.load_study(search.study_name)
+            except StudyNotFoundError:
+                pass
+            else:
+                check_same_metric(record.metric, search.scoring, search.refit, search.study_name)
         if strategy is not None and not strategy.seed_given:
-            stored = None
-            if search.study_name is not None:
-                try:
-                    record = storage.load_study(search.study_name)
-                    stored = record.attrs.get("strategy", record.strategy)
-                except StudyNotFoundError:
-                    pass
+            stored = None if record is None else record.attrs.get("strategy", record.strategy)
             if seed is not None:
                 strategy = _reseeded(strategy, seed)
             elif stored is not None and stored.get("type") == strategy.name:
@@ -180,6 +166,7 @@ class SearchLoop:
             if record is None or not trial.state.finished:
                 continue
             check_compatible(record, trial.number, self.n_splits, self.study.name)
+            check_scorer_descriptions(record, trial.number, self.scorers, self.study.name)
             index, params = self.space.decode(trial.params)
             self.restored.append(Row(
                 params, decode_folds(record, return_train), trial.number, trial.generation,
@@ -350,7 +337,7 @@ class SearchLoop:
         if self.metric not in metrics:  # a callable scorer returned names we could not foresee
             metrics[self.metric] = next(iter(metrics.values()))
         value = metrics[self.metric]
-        attrs = {CV_ATTR: encode_folds(row.folds)}
+        attrs = {CV_ATTR: encode_folds(row.folds, self.scorers)}
         if not math.isfinite(value):
             errors = [f["fit_error"] for f in row.folds if f.get("fit_error")]
             message = errors[0][-_MAX_ERROR:] if errors else f"the mean {self.metric} is {value}"

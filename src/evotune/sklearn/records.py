@@ -5,6 +5,8 @@ test (and train) scores, the fit and score times and the number of test samples.
 candidate it evaluates, the search stores those results as JSON in the trial's ``attrs["cv"]``
 (missing scores as ``null``, since storage refuses NaN). When a fit resumes a study, the stored
 results of the trials already evaluated become rows of ``cv_results_`` again, without refitting.
+The record also describes the scorers that made its scores (see ``scoring.py``), so a resumed
+fit can refuse to rank them together with scores of other scorers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import ConfigError
+from evotune.sklearn.scoring import SCORERS_KEY
 
 #: Key of the per-fold results in ``Trial.attrs``.
 CV_ATTR = "cv"
@@ -78,8 +81,13 @@ def mean_scores(folds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return means
 
 
-def encode_folds(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The JSON record of one candidate's per-fold results (scikit-learn's fit-and-score dicts)."""
+def encode_folds(folds: Sequence[Mapping[str, Any]], scorers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON record of one candidate's per-fold results (scikit-learn's fit-and-score dicts).
+
+    Args:
+        scorers: Each scorer name -> its description (``scoring.describe_scoring``), kept with
+            the scores they made.
+    """
     multimetric = isinstance(folds[0]["test_scores"], Mapping)
     record: dict[str, Any] = {
         "n_splits": len(folds),
@@ -94,6 +102,8 @@ def encode_folds(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             continue
         per_fold = [_scores_by_name(f[f"{part}_scores"]) for f in folds]
         record[part] = {name: [_encode(s.get(name, math.nan)) for s in per_fold] for name in per_fold[0]}
+    if scorers is not None:
+        record[SCORERS_KEY] = dict(scorers)
     return record
 
 

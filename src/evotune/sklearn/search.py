@@ -64,7 +64,9 @@ class TuneSearchCV(BaseSearchCV):
         error_score: The score of a fit that raised (``"raise"`` to raise instead). A candidate
             whose mean score is NaN is a FAILED trial; otherwise it is COMPLETE with that score.
         return_train_score: As in ``GridSearchCV``; train means are recorded as ``train_<name>``.
-        storage: None (in memory), a URL such as ``"sqlite:///tuning.db"``, or a Storage.
+        storage: None (in memory), a URL such as ``"sqlite:///tuning.db"``, or a Storage. A
+            Storage object is shared, not copied, by ``clone`` (as in ``cross_val_score``), so
+            the studies of cloned searches land in it too.
         study_name: Name of the study; with a persistent ``storage``, the same name resumes it.
         patience: Stop after this many candidates without improving the best score.
         timeout: Seconds after which no new batch starts (a running batch finishes).
@@ -90,11 +92,14 @@ class TuneSearchCV(BaseSearchCV):
     FAILED ("interrupted") and do not count towards ``n_trials``. When nothing is left to
     evaluate, the best stored candidate is cross-validated once more (scikit-learn needs one
     evaluation per fit; the repeat is not recorded) and refit. Resuming with another ``cv``
-    (number of folds) or ``scoring`` raises ConfigError. A study belongs to one dataset and one
-    fit at a time: resuming it on other data (an outer fold of nested cross-validation, say)
-    would reuse scores computed on the old data, so give each its own ``study_name``. Trials
-    added by hand with ``Study.add`` guide the strategy but have no folds to show, so they are
-    not rows of ``cv_results_``.
+    (number of folds) or ``scoring`` raises ConfigError: each candidate's record describes the
+    scorers that scored it (a scorer name as given, a function by its qualified name, another
+    callable by its ``repr``), so ``{"m": "accuracy"}`` then ``{"m": "neg_log_loss"}`` is
+    refused, and so is a ``scoring`` or ``refit`` that optimizes another metric. A study
+    belongs to one dataset and one fit at a time: resuming it on other data (an outer fold of
+    nested cross-validation, say) would reuse scores computed on the old data, so give each
+    its own ``study_name``. Trials added by hand with ``Study.add`` guide the strategy but have
+    no folds to show, so they are not rows of ``cv_results_``.
 
     Failures: a fit that raises scores ``error_score``, as in scikit-learn; a batch whose every
     fit failed is not an error (scikit-learn raises only when every fit of the search failed,
@@ -179,7 +184,7 @@ class TuneSearchCV(BaseSearchCV):
             SpaceError: For a ``param_space`` entry that cannot be converted.
             StudyConflictError: When ``study_name`` exists in ``storage`` with another space.
             ConfigError: For an invalid stopping option, or a resumed study scored with
-                another ``cv`` or ``scoring``.
+                another ``cv`` or ``scoring`` (other scorers, or another metric to optimize).
         """
         try:
             return super().fit(X, y, **params)

@@ -4,9 +4,11 @@ A ``param_space`` may mix, per parameter:
 
 * an evotune ``Float``, ``Int`` or ``Categorical``, used as given;
 * a list (or tuple, range, 1-d array) of values: a ``Categorical``. Numbers become an
-  *ordered* choice (sorted), so mutation steps to a neighbouring value. Values that JSON cannot
-  store (estimators, tuples such as ``hidden_layer_sizes=(50,)``, functions) are recorded in the
-  study under a readable label (their ``repr``) and handed to the estimator as the objects given;
+  *ordered* choice (sorted), so mutation steps to a neighbouring value. Equal numbers such as
+  ``1`` and ``1.0`` are one choice (the first one given), but ``True`` is not the number ``1``.
+  Values that JSON cannot store (estimators, tuples such as ``hidden_layer_sizes=(50,)``,
+  functions) are recorded in the study under a readable label (their ``repr``) and handed to
+  the estimator as the objects given;
 * a ``scipy.stats`` distribution: ``loguniform(a, b)`` -> ``Float(a, b, log=True)``,
   ``uniform(loc, scale)`` -> ``Float(loc, loc + scale)``, ``randint(low, high)`` ->
   ``Int(low, high - 1)`` (scipy's ``high`` is exclusive, evotune's bounds are inclusive).
@@ -47,9 +49,53 @@ def _is_scipy_distribution(value: Any) -> bool:
     return all(hasattr(value, attr) for attr in ("dist", "rvs", "support", "args", "kwds"))
 
 
+#: What each supported scipy.stats distribution needs for a finite, non-empty support.
+_SCIPY_RULES = {
+    "loguniform": "loguniform(a, b) needs finite bounds 0 < a < b",
+    "reciprocal": "reciprocal(a, b) needs finite bounds 0 < a < b",
+    "uniform": "uniform(loc, scale) needs a finite loc and a finite scale > 0 (it spans [loc, loc + scale])",
+    "randint": "randint(low, high) needs integers low < high (high is excluded)",
+}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _scipy_text(kind: str, frozen: Any) -> str:
+    """``scipy.stats.<kind>(<args>)`` as the user wrote it."""
+    args = [repr(_plain(a)) for a in frozen.args]
+    args += [f"{key}={_plain(value)!r}" for key, value in frozen.kwds.items()]
+    return f"scipy.stats.{kind}({', '.join(args)})"
+
+
+def _scipy_support(name: str, kind: str, frozen: Any) -> tuple[Any, Any]:
+    """The finite (low, high) support of a frozen distribution, else a SpaceError naming both."""
+    text = _scipy_text(kind, frozen)
+    try:
+        with np.errstate(all="ignore"):
+            low, high = (_plain(bound) for bound in frozen.support())
+        finite = all(math.isfinite(float(bound)) for bound in (low, high))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise SpaceError(
+            f"parameter {name!r}: scipy cannot compute the support of {text} ({type(error).__name__}: "
+            f"{error}); {_SCIPY_RULES[kind]}"
+        ) from None
+    if not finite:
+        raise SpaceError(
+            f"parameter {name!r}: {text} has an empty, invalid or unbounded support ({low!r}, {high!r}); "
+            f"{_SCIPY_RULES[kind]}"
+        )
+    return low, high
+
+
 def _scipy_to_distribution(name: str, frozen: Any) -> Distribution:
     kind = getattr(frozen.dist, "name", type(frozen.dist).__name__)
-    low, high = (float(bound) for bound in frozen.support())
+    if kind not in _SCIPY_RULES:
+        raise SpaceError(
+            f"parameter {name!r}: scipy.stats.{kind} is not supported; use scipy.stats.loguniform, "
+            f"uniform or randint (bounded), or an evotune Float, Int or Categorical"
+        )
     if kind in ("loguniform", "reciprocal"):
         n_shapes = frozen.dist.numargs
         loc = frozen.args[n_shapes] if len(frozen.args) > n_shapes else frozen.kwds.get("loc", 0.0)
@@ -58,16 +104,20 @@ def _scipy_to_distribution(name: str, frozen: Any) -> Distribution:
                 f"parameter {name!r}: scipy.stats.loguniform with loc={loc!r} is not log-uniform "
                 f"over its support; use loc=0 (scale is fine) or an evotune Float"
             )
-        return Float(low, high, log=True)
-    if kind == "uniform":
-        return Float(low, high)
-    if kind == "randint":
-        low_int, high_int = int(low), int(high)  # support() is inclusive: (low, high - 1)
-        return Int(low_int, high_int) if high_int > low_int else Categorical([low_int])
-    raise SpaceError(
-        f"parameter {name!r}: scipy.stats.{kind} is not supported; use scipy.stats.loguniform, "
-        f"uniform or randint (bounded), or an evotune Float, Int or Categorical"
-    )
+    low, high = _scipy_support(name, kind, frozen)
+    try:
+        if kind == "randint":  # support() is inclusive: (low, high - 1)
+            inexact = [b for b in (low, high) if isinstance(b, float) and not (b.is_integer() and abs(b) <= 2**53)]
+            if inexact:  # scipy computed a bound in floating point and lost its integer value
+                raise SpaceError(f"the support ({low!r}, {high!r}) is not an exact range of integers")
+            low_int, high_int = int(low), int(high)
+            return Int(low_int, high_int) if high_int > low_int else Categorical([low_int])
+        return Float(float(low), float(high), log=kind != "uniform")
+    except SpaceError as error:
+        raise SpaceError(
+            f"parameter {name!r}: {_scipy_text(kind, frozen)} cannot become an evotune distribution: "
+            f"{error}; {_SCIPY_RULES[kind]}"
+        ) from None
 
 
 def _json_scalar(value: Any) -> bool:
@@ -81,9 +131,30 @@ def _label(value: Any) -> str:
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 3] + "..."
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _without_equal_numbers(values: Sequence[Any]) -> list[Any]:
+    """``values`` with each number that equals an earlier one dropped (``1`` and ``1.0`` are one choice).
+
+    The first of equal numbers is kept, with its type. Booleans are not numbers here: ``True``
+    and ``1`` stay two choices. Other values are kept as they are.
+    """
+    seen: set[Any] = set()
+    kept = []
+    for value in values:
+        if _is_number(value):
+            if value in seen:  # Python compares int and float exactly: 2**53 + 1 != 2.0**53
+                continue
+            seen.add(value)
+        kept.append(value)
+    return kept
+
+
 def _choices_to_distribution(name: str, values: Sequence[Any]) -> tuple[Distribution, dict[str, Any] | None]:
     """A Categorical for a list of values, and the label -> object table when labels are used."""
-    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    values = _without_equal_numbers([v.item() if isinstance(v, np.generic) else v for v in values])
     if not values:
         raise SpaceError(f"parameter {name!r}: the list of values is empty")
     if all(_json_scalar(v) for v in values):
@@ -91,7 +162,7 @@ def _choices_to_distribution(name: str, values: Sequence[Any]) -> tuple[Distribu
         for value in values:
             unique.setdefault(json.dumps(value), value)
         choices = list(unique.values())
-        numeric = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in choices)
+        numeric = all(_is_number(v) for v in choices)
         if numeric and len(choices) > 1:
             return Categorical(sorted(choices), ordered=True), None
         return Categorical(choices), None

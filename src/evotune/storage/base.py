@@ -72,6 +72,20 @@ class Storage(ABC):
 
     url: str = "memory"
 
+    def __copy__(self) -> Storage:
+        """The storage itself: a storage is a handle to shared records, not a value to copy."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Storage:
+        """The storage itself, as for :meth:`__copy__`.
+
+        scikit-learn's ``clone`` deep-copies the parameters of an estimator, so a search cloned
+        by ``cross_val_score`` or a pipeline records into the same storage as the original;
+        an independent copy of a ``MemoryStorage`` would take the records with it when dropped.
+        Pickling is unchanged: it still makes a snapshot (memory) or reconnects by URL (SQL).
+        """
+        return self
+
     @property
     def safe_url(self) -> str:
         """The URL without its password, for error messages, logs and pages."""
