@@ -202,3 +202,31 @@ def test_a_command_killed_by_a_signal_says_so(script):
     report = run(CommandObjective([PY, "train.py"]), {})
     assert report.error == "the command was killed by SIGKILL (out of memory?)"
     assert report.attrs["exit_code"] == -9
+
+
+@pytest.mark.parametrize("where", ["stdout", "metrics_file"])
+def test_an_integer_too_large_for_a_float_is_a_non_finite_metric(script, tmp_path, where):
+    huge = "9" * 400  # a diverged integer counter: beyond any float
+    line = '{"loss": ' + huge + ', "epochs": -' + huge + '}'
+    if where == "stdout":
+        script("train.py", f"print({line!r})\n")
+        objective = CommandObjective([PY, "train.py"], metric="loss")
+    else:
+        script("train.py", f"open('m.json', 'w').write({line!r})\n")
+        objective = CommandObjective([PY, "train.py"], metric="loss", metrics_file="m.json", cwd=tmp_path)
+    report = run(objective, {})
+    assert report.error == "the command reported non-finite metrics: loss=inf, epochs=-inf"
+    assert report.attrs["exit_code"] == 0 and report.attrs["command"] == [PY, "train.py"]
+    assert set(report.attrs) >= {"stdout_tail", "stderr_tail"}
+
+
+def test_several_metrics_without_a_study_metric_name_the_config_field(script):
+    script("train.py", "print('loss=0.3 aux=1')\n")
+    report = run(CommandObjective([PY, "train.py"], metric_source="tune.toml"), {})
+    assert report.result is None
+    assert report.error == ('the command reported several metrics (aux, loss) and the study names none to '
+                            'optimize: add metric = "aux" (or another of them) under [study] in tune.toml')
+    assert report.attrs["exit_code"] == 0
+    # one metric, or a named one, is fine; without a config file the study decides
+    assert run(CommandObjective([PY, "train.py"], metric="loss", metric_source="tune.toml"), {}).error is None
+    assert run(CommandObjective([PY, "train.py"]), {}).result == {"loss": 0.3, "aux": 1.0}

@@ -159,3 +159,37 @@ def test_command_numbers_become_arguments(tmp_path):
     text = GOOD.replace('command = "python train.py', f'command = ["{Path(sys.executable).name}", "train.py", '
                         '"--epochs", 5]\n#')
     assert load_config(write(tmp_path, text)).run.command[-2:] == ("--epochs", "5")
+
+
+@pytest.mark.parametrize("space, argument, message", [
+    ('c = [1.5, "auto"]', "{c:.2f}", "command[2] '{c:.2f}' fails for c = 'auto': Unknown format code 'f'"),
+    ('c = ["auto", 1.5]', "{c:.2f}", "command[2] '{c:.2f}' fails for c = 'auto': Unknown format code 'f'"),
+    ('c = [1, 2, 3.5]', "--c={c:d}", "command[2] '--c={c:d}' fails for c = 3.5: Unknown format code 'd'"),
+    ('n = { type = "int", low = -2, high = 3 }', "{n:c}", "command[2] '{n:c}' fails for n = -2: "),
+    ('f = { type = "float", low = 0.5, high = 3.0 }', "{f:.1f}", None),
+])
+def test_a_template_is_checked_against_every_choice_and_the_bounds(tmp_path, space, argument, message):
+    text = f"""
+[study]
+name = "fmt"
+[space]
+{space}
+[run]
+command = ["python", "train.py", "{argument}"]
+"""
+    path = write(tmp_path, text)
+    if message is None:
+        assert load_config(path).run.command[2] == argument
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value).startswith(f"{path}: [run]: {message}")
+
+
+def test_a_metrics_file_template_is_checked_against_every_choice(tmp_path):
+    text = GOOD.replace('act = ["relu", "tanh"]', 'act = [0.5, "tanh"]').replace(
+        "timeout = 600", "metrics_file = '{trial_dir}/{act:.2f}.json'")
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text))
+    assert "[run]: metrics_file '{trial_dir}/{act:.2f}.json' fails for act = 'tanh': Unknown format code 'f'" \
+        in str(raised.value)

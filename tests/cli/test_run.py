@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 import evotune as et
+import evotune.cli.run as run_module
+from evotune.storage import MemoryStorage
 from tests.cli.conftest import alive, sqlite_url
 
 SCORE = """
@@ -220,3 +222,88 @@ def test_strategies_from_the_config(cli, script, config, tmp_path, strategy):
     study = load(tmp_path)
     assert study.strategy.name == strategy and study.strategy.seed == 3
     assert json.loads(json.dumps(study.strategy.to_config()))["type"] == strategy
+
+
+SECRET_URL = "postgresql://tuner:s3cret@db.example/studies"
+
+
+def test_dry_run_hides_the_storage_password(cli, config):
+    result = cli("run", config(command=["train.py"]), "--dry-run", "--storage", SECRET_URL)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert "study 'demo' in postgresql://tuner:***@db.example/studies: minimize score" in result.stdout
+
+
+def test_run_hides_the_storage_password(cli, script, config, monkeypatch):
+    script("train.py", SCORE)
+    real = run_module.Study
+    monkeypatch.setattr(run_module, "Study", lambda *args, storage, **kwargs: real(*args, **kwargs))  # memory
+    result = cli("run", config(command=["train.py"], run="max_trials = 1"), "--storage", SECRET_URL, "-q")
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert "study 'demo' in postgresql://tuner:***@db.example/studies: new study" in result.stderr
+
+
+def test_grid_size_hides_the_storage_password(cli, config, monkeypatch):
+    storage = MemoryStorage()
+    et.Study({"x": et.Int(0, 1)}, storage=storage, name="demo")  # another space than the file's
+    monkeypatch.setattr(run_module, "open_existing", lambda url: storage if url == SECRET_URL else None)
+    result = cli("grid-size", config(command=["train.py"]), "--storage", SECRET_URL)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert "study 'demo' in postgresql://tuner:***@db.example/studies has another space" in result.stdout
+
+
+def test_several_metrics_without_a_study_metric_stop_at_the_first_trial(cli, script, config, tmp_path):
+    script("train.py", SCORE)  # prints score and loss
+    path = config(command=["train.py"], study="", run="max_trials = 20\ntime_budget = 60")
+    result = cli("run", path, "-q", "--no-progress")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        'Error: the command reported several metrics (loss, score) and the study names none to optimize: '
+        f'add metric = "loss" (or another of them) under [study] in {path}; the run stopped after trial 0\n')
+    assert "Study(metric=" not in result.output
+    trials = load(tmp_path).trials
+    assert len(trials) == 1 and trials[0].state is et.TrialState.FAILED
+
+
+def interrupt_one_trial(tmp_path: Path) -> None:
+    """Record a trial as Ctrl-C leaves it: FAILED, "interrupted"."""
+    study = load(tmp_path)
+    study.tell(study.ask(), error="interrupted")
+
+
+def test_a_used_budget_leaves_an_interrupted_trial_alone(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    path = config(command=["train.py"], run="max_trials = 1")
+    assert cli("run", path, "-q").exit_code == 0
+    interrupt_one_trial(tmp_path)
+    result = cli("run", path, "-q")
+    assert result.exit_code == 0, result.output
+    assert "queued again" not in result.stderr
+    assert "the study already has max_trials=1 trials" in result.stderr
+    assert [t.state for t in load(tmp_path).trials] == [et.TrialState.COMPLETE, et.TrialState.FAILED]
+    target = cli("run", path, "-q", "--max-trials", "5", "--target", "1e9")  # reached already: nothing runs
+    assert target.exit_code == 0 and "stopped: target reached" in target.stdout
+    assert len(load(tmp_path).trials) == 2
+
+    more = cli("run", path, "-q", "--max-trials", "3")  # room again: the interrupted trial runs first
+    assert more.exit_code == 0, more.output
+    assert "1 interrupted trial(s) queued again" in more.stderr
+    trials = load(tmp_path).trials
+    assert trials[2].attrs["retry_of"] == 1 and trials[2].params == trials[1].params
+    assert all(t.state is not et.TrialState.WAITING for t in trials)
+    assert len(trials) == 4  # the retry stands in for the interrupted trial
+
+
+def test_an_interrupted_trial_is_queued_again_when_the_budget_allows_exactly_it(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    path = config(command=["train.py"], run="max_trials = 2")
+    assert cli("run", path, "-q", "--max-trials", "1").exit_code == 0
+    interrupt_one_trial(tmp_path)  # 2 trials started: the budget of 2 is used, but by the interrupted one
+    result = cli("run", path, "-q")
+    assert result.exit_code == 0, result.output
+    assert "1 interrupted trial(s) queued again" in result.stderr
+    trials = load(tmp_path).trials
+    assert len(trials) == 3 and trials[2].attrs["retry_of"] == 1
+    assert trials[2].state is et.TrialState.COMPLETE

@@ -326,3 +326,72 @@ def test_group_maps_errors_to_exit_codes():
         assert runner.invoke(main, ["raise-for-test", "storage"]).exit_code == 1
     finally:
         main.commands.pop("raise-for-test")
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("{tmp}/no/such/folder/t.csv", "No such file or directory"),
+    ("{tmp}/no/such/folder/t.json", "No such file or directory"),
+    ("{tmp}/evotune.db/t.csv", "Not a directory"),  # under a file
+])
+def test_export_to_a_path_that_cannot_be_written_is_one_line(cli, study, url, tmp_path, output, reason):
+    path = output.format(tmp=tmp_path)
+    result = cli("export", "mlp", "--storage", url, "-o", path)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: could not write {path!r}: {reason}\n"
+
+
+def test_tell_with_a_non_finite_metric_says_the_trial_failed(cli, study, url):
+    args = ["-p", "lr=0.01", "-p", "layers=2", "-p", "act=relu"]
+    added = cli("add", "mlp", *args, "-m", "acc=nan", "--storage", url)  # add refuses it: exit 2
+    assert added.exit_code == 2
+    number = json.loads(cli("suggest", "mlp", "--storage", url).stdout)["trial"]
+    told = cli("tell", "mlp", str(number), "--storage", url, "-m", "acc=nan")
+    assert told.exit_code == added.exit_code
+    assert told.stderr == f"Error: trial {number} recorded as FAILED: metric 'acc' must be finite, got nan\n"
+    assert told.stdout == ""
+    trial = et.Study.load("mlp", url).trials[number]
+    assert (trial.state, trial.error) == (et.TrialState.FAILED, "metric 'acc' must be finite, got nan")
+
+
+def test_a_repeated_metric_is_refused_by_add_and_tell(cli, study, url):
+    args = ["-p", "lr=0.01", "-p", "layers=2", "-p", "act=relu"]
+    added = cli("add", "mlp", *args, "-m", "acc=0.7", "-m", "acc=0.2", "--storage", url)
+    assert added.exit_code == 2
+    assert added.stderr == "Error: --metric 'acc=0.2': metric 'acc' is given twice\n"
+    number = json.loads(cli("suggest", "mlp", "--storage", url).stdout)["trial"]
+    told = cli("tell", "mlp", str(number), "-m", "acc=0.7", "-m", "loss=1", "-m", "acc=0.2", "--storage", url)
+    assert told.exit_code == 2 and "metric 'acc' is given twice" in told.stderr
+    trials = et.Study.load("mlp", url).trials
+    assert len(trials) == 5 and trials[number].state is et.TrialState.RUNNING
+
+
+@pytest.mark.parametrize("text, stored", [
+    ("9007199254740993", 9007199254740993),  # 2**53 + 1: a float would round it
+    ("4611686018427387903", 2**62 - 1),
+    ("1e3", 1000),
+    ("2.0", 2),
+    ("-7", -7),
+])
+def test_an_int_param_is_parsed_exactly(cli, url, text, stored):
+    et.Study({"seed": et.Int(-10, 2**62)}, metric="acc", storage=url, name="big")
+    result = cli("add", "big", "-p", f"seed={text}", "-m", "acc=0.5", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert et.Study.load("big", url).trials[0].params == {"seed": stored}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1e300", "parameter 'n' must be in [0, 9], got '1e300'"),
+    ("1e999999999", "parameter 'n' must be in [0, 9], got '1e999999999'"),
+    ("-1e30", "parameter 'n' must be in [0, 9], got '-1e30'"),
+    ("00012", "parameter 'n' must be in [0, 9], got '00012'"),
+    ("2.5", "parameter 'n' must be an integer, got '2.5'"),
+    ("nan", "parameter 'n' must be an integer, got 'nan'"),
+    ("inf", "parameter 'n' must be an integer, got 'inf'"),
+    ("three", "parameter 'n' must be an integer, got 'three'"),
+])
+def test_a_bad_int_param_is_quoted_as_typed(cli, url, text, message):
+    et.Study({"n": et.Int(0, 9)}, metric="acc", storage=url, name="small")
+    result = cli("add", "small", "-p", f"n={text}", "-m", "acc=0.5", "--storage", url)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {message}\n"
+    assert et.Study.load("small", url).trials == []

@@ -12,8 +12,10 @@ the last value of each name wins. With a metrics file, the file's values (a JSON
 lines as above) are read after the command exits and take precedence.
 
 A non-zero exit, a timeout or a missing metric fails the trial, with the reason and the end
-of the command's standard error. The ends of both streams are kept in the trial's attrs
-(``stdout_tail``, ``stderr_tail``), with ``command`` and ``exit_code``.
+of the command's standard error; so do non-finite metrics (NaN, infinities, integers too large
+for a float), and several metrics when the study names none to optimize. The ends of both
+streams are kept in the trial's attrs (``stdout_tail``, ``stderr_tail``), with ``command``
+and ``exit_code``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ TAIL_CHARS = 4000
 ERROR_TAIL_CHARS = 1500
 #: Seconds a stopped command gets to exit after SIGTERM before it is killed.
 STOP_GRACE = 5.0
+#: How the error of a trial starts when its command reported several metrics and the study
+#: names none to optimize (a problem of the configuration, not of the trial).
+SEVERAL_METRICS = "the command reported several metrics"
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)"
 _PAIR = re.compile(rf"([A-Za-z_][\w.\-/]*)=({_NUMBER})", re.IGNORECASE)
@@ -110,6 +115,9 @@ class CommandObjective:
         metrics_file: A file the command writes its metrics to, relative to ``cwd``
             (placeholders allowed). A file left by an earlier trial is removed first.
         metric: The metric the study optimizes; a run that does not report it fails.
+        metric_source: The configuration file whose ``[study]`` names the metric. Given it
+            and no ``metric``, a run that reports several metrics fails with a hint to name
+            one there; without it, every metric is returned and the study decides.
 
     Example:
         >>> objective = CommandObjective(["python", "train.py", "--lr", "{lr}"], timeout=600)
@@ -119,7 +127,7 @@ class CommandObjective:
     def __init__(
         self, command: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None, timeout: float | None = None,
-        metrics_file: str | None = None, metric: str | None = None,
+        metrics_file: str | None = None, metric: str | None = None, metric_source: str | None = None,
     ):
         if isinstance(command, str) or not command:
             raise ValueError(f"command must be a non-empty list of arguments, got {command!r}")
@@ -129,6 +137,7 @@ class CommandObjective:
         self.timeout = timeout
         self.metrics_file = metrics_file
         self.metric = metric
+        self.metric_source = metric_source
 
     def __repr__(self) -> str:
         return f"CommandObjective({list(self.command)!r})"
@@ -169,6 +178,12 @@ class CommandObjective:
                       "{\"accuracy\": 0.9} or name=value lines" + (" or write the metrics file" if metrics_path else ""))
         if reason is None and self.metric is not None and self.metric not in metrics:
             reason = f"the command did not report the metric {self.metric!r} (it reported {', '.join(sorted(metrics))})"
+        if reason is None and self.metric is None and self.metric_source is not None and len(metrics) > 1:
+            names = sorted(metrics)
+            return Report(attrs=attrs, error=(
+                f"{SEVERAL_METRICS} ({', '.join(names)}) and the study names none to optimize: add "
+                f"metric = \"{names[0]}\" (or another of them) under [study] in {self.metric_source}"
+            ))
         if reason is not None:
             return Report(attrs=attrs, error=_with_tail(reason, stderr_tail))
         if any(not math.isfinite(value) for value in metrics.values()):
@@ -265,8 +280,18 @@ def _read_metrics_file(path: Path) -> dict[str, float]:
 
 
 def _numbers(data: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric entries of a JSON object (text, lists and booleans are not metrics)."""
-    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The numeric entries of a JSON object (text, lists and booleans are not metrics).
+
+    An integer too large for a float becomes an infinity, so the trial fails as non-finite.
+    """
+    return {str(k): _float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer beyond any float, e.g. a diverged counter
+        return math.inf if value > 0 else -math.inf
 
 
 def _exit_reason(code: int) -> str:

@@ -38,6 +38,8 @@ from evotune.strategies import STRATEGIES, GridSearch, Strategy, strategy_from_c
 
 #: Placeholders a command may use besides the parameter names.
 PLACEHOLDERS = ("params_json", "trial_dir", "python")
+#: What filling a template with a value of the wrong kind raises ("{x:d}" with 0.5, "{x:c}" with -1).
+_FORMAT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 
 _TABLES = ("study", "space", "strategy", "run")
 _STUDY_KEYS = ("name", "storage", "direction", "metric")
@@ -338,7 +340,8 @@ def _command(problem: _Problems, raw: Any, space: Space) -> tuple[str, ...]:
 
 
 def _check_template(problem: _Problems, where: str, key: str, template: str, space: Space) -> None:
-    """Check that every ``{placeholder}`` names a parameter or a known placeholder and formats."""
+    """Check that every ``{placeholder}`` names a parameter or a known placeholder, and that the
+    template formats with every choice and both bounds of each parameter it uses."""
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as error:
@@ -350,11 +353,35 @@ def _check_template(problem: _Problems, where: str, key: str, template: str, spa
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
             raise problem(where, f"{key} {template!r}: unknown placeholder {{{name}}} (parameters and "
                                  f"placeholders: {', '.join(known)}){hint}")
-    sample = space.sample(np.random.default_rng(0))
+    values = {**space.sample(np.random.default_rng(0)), "params_json": "{}", "trial_dir": "/tmp", "python": "python"}
+    formatter = string.Formatter()
+    for _, name, spec, conversion in formatter.parse(template):
+        if name not in space:
+            continue
+        failures = []  # a format spec may suit some values only: try each field alone with each
+        candidates = _extreme_values(space[name])
+        for value in candidates:
+            try:
+                shown = formatter.convert_field(value, conversion)
+                formatter.format_field(shown, formatter.vformat(spec or "", (), values))
+            except _FORMAT_ERRORS as error:
+                failures.append((value, error))
+        if failures and len(failures) < len(candidates):
+            value, error = failures[0]
+            raise problem(where, f"{key} {template!r} fails for {name} = {value!r}: {error}")
+        if failures:
+            raise problem(where, f"{key} {template!r}: {failures[0][1]}")
     try:
-        template.format_map({**sample, "params_json": "{}", "trial_dir": "/tmp", "python": "python"})
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        template.format_map(values)
+    except _FORMAT_ERRORS as error:
         raise problem(where, f"{key} {template!r}: {error}") from None
+
+
+def _extreme_values(distribution: Distribution) -> list[Any]:
+    """The values a template is checked with: every choice, or a number's two bounds."""
+    if isinstance(distribution, Categorical):
+        return list(distribution.choices)
+    return [distribution.from_unit(0.0), distribution.from_unit(1.0)]
 
 
 def _is_number(value: Any) -> bool:

@@ -74,6 +74,13 @@ storage_option = click.option(
 )
 
 
+def check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Click callback of the ``--n-jobs`` options: an integer >= 1, or -1 for one per core."""
+    if value is not None and value < 1 and value != -1:
+        raise click.BadParameter(f"must be >= 1, or -1 for one per core; got {value}")
+    return value
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file of an ``sqlite:`` URL (None for other URLs and in-memory SQLite)."""
     if not url.startswith("sqlite:"):

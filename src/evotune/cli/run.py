@@ -13,12 +13,14 @@ from typing import Any
 import click
 import numpy as np
 
-from evotune.cli.command import CommandObjective, render, stop_running_commands
+from evotune.cli.command import SEVERAL_METRICS, CommandObjective, render, stop_running_commands
 from evotune.cli.config import RunSettings, TuneConfig, load_config
-from evotune.cli.main import main, open_existing, stdout_console
+from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
 from evotune.exceptions import ConfigError
 from evotune.space import Float
+from evotune.stopping import StopCriteria
+from evotune.storage import redact_url
 from evotune.strategies import GridSearch
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
@@ -27,15 +29,9 @@ from evotune.trial import Trial, TrialState
 EXIT_INTERRUPTED = 130
 
 
-def _n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    if value is not None and value < 1 and value != -1:
-        raise click.BadParameter(f"must be >= 1, or -1 for one per core; got {value}")
-    return value
-
-
 @main.command("run")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--n-jobs", "-j", type=int, callback=_n_jobs, help="Trials run at the same time (-1: one per core).")
+@click.option("--n-jobs", "-j", type=int, callback=check_n_jobs, help="Trials run at the same time (-1: one per core).")
 @click.option("--max-trials", "-n", type=click.IntRange(min=1), help="Total trials of the study to reach.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Per trial: stop its command and mark it FAILED after this long.")
@@ -80,12 +76,14 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
     resumed = len(study.trials)
-    requeued = _requeue_interrupted(study)
+    requeued = _requeue_interrupted(study, settings)
     _announce(study, settings, url, resumed, requeued)
     objective = CommandObjective(settings.command, cwd=settings.cwd, env=settings.env, timeout=settings.timeout,
-                                 metrics_file=settings.metrics_file, metric=study.metric)
+                                 metrics_file=settings.metrics_file, metric=study.metric,
+                                 metric_source=config)
     finished: list[Trial] = []
-    callbacks = [lambda _study, trial: finished.append(trial)]
+    unnamed_metric = UnnamedMetricStop()
+    callbacks = [lambda _study, trial: finished.append(trial), unnamed_metric]
     if not quiet:
         callbacks.append(lambda _study, trial: click.echo(_trial_line(study, trial), err=True))
     workers = (os.cpu_count() or 1) if settings.n_jobs == -1 else settings.n_jobs
@@ -106,6 +104,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
             if executor is not None:
                 executor.shutdown(wait=True)
     _leaderboard(study, top)
+    unnamed_metric.check()
     if not finished and study.stop_reason == "max_trials reached":
         click.echo(f"the study already has max_trials={settings.max_trials} trials; raise --max-trials to run more",
                    err=True)
@@ -124,7 +123,7 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     sample = tune.space.sample(np.random.default_rng(0))
     argv = [render(argument, sample, "<trial_dir>") for argument in settings.command]
     strategy = tune.strategy.to_config() if tune.strategy is not None else "stored, or random for a new study"
-    click.echo(f"study {tune.name!r} in {url}: {tune.direction} {tune.metric or 'value'}")
+    click.echo(f"study {tune.name!r} in {redact_url(url)}: {tune.direction} {tune.metric or 'value'}")
     click.echo(f"space: {tune.space!r}")
     click.echo(f"strategy: {strategy}")
     click.echo(f"a trial runs, in {settings.cwd}:\n  {shlex.join(argv)}")
@@ -133,17 +132,62 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     click.echo("run: " + ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None))
 
 
-def _requeue_interrupted(study: Study) -> list[Trial]:
-    """Queue again the trials a Ctrl-C interrupted, once each (a resumed grid must not skip them)."""
+class UnnamedMetricStop:
+    """A callback that stops the run at the first trial whose command reported several metrics
+    while the study names none to optimize: every later trial would fail the same way."""
+
+    def __init__(self) -> None:
+        self.trial: Trial | None = None
+
+    def __call__(self, study: Study, trial: Trial) -> None:
+        if self.trial is None and trial.state is TrialState.FAILED and (trial.error or "").startswith(SEVERAL_METRICS):
+            self.trial = trial
+            study.stop_reason = "no metric named in [study]"
+
+    def check(self) -> None:
+        """Raise ConfigError (the trial's error names the file) when the run stopped for that reason."""
+        if self.trial is not None:
+            raise ConfigError(f"{self.trial.error}; the run stopped after trial {self.trial.number}")
+
+
+def _requeue_interrupted(study: Study, settings: RunSettings) -> list[Trial]:
+    """Queue again the trials a Ctrl-C interrupted, once each (a resumed grid must not skip them).
+
+    Only when this run will start them: a retry queued while the budget is used up would stay
+    WAITING in the study. The interrupted trials are queued by a later run with more budget.
+    """
     trials = study.trials
     retried = {t.attrs.get("retry_of") for t in trials}
+    interrupted = [t for t in trials if t.state is TrialState.FAILED and t.error == "interrupted"
+                   and t.number not in retried]
+    if not interrupted or not _will_start_queued_trials(study, settings):
+        return []
     requeued = []
-    for trial in trials:
-        if trial.state is TrialState.FAILED and trial.error == "interrupted" and trial.number not in retried:
-            retry = study._retry(trial)
-            if retry is not None:
-                requeued.append(retry)
+    for trial in interrupted:
+        retry = study._retry(trial)
+        if retry is not None:
+            requeued.append(retry)
     return requeued
+
+
+def _will_start_queued_trials(study: Study, settings: RunSettings) -> bool:
+    """Whether a run with these limits starts every WAITING trial, including retries queued now.
+
+    ``optimize`` lets the study reach ``max_trials`` started trials plus one per retry in the
+    study, so each retry queued makes room for itself; queued trials are started first, in
+    order. They all start when the trials started or queued fit within ``max_trials`` plus the
+    retries already in the study. A target already reached starts nothing.
+    """
+    best = study.best
+    criteria = StopCriteria(target=settings.target, direction=study.direction)
+    if best is not None and criteria.reached_target(best.value):
+        return False
+    if settings.max_trials is None:
+        return True
+    history = study.history
+    waiting = sum(t.state is TrialState.WAITING for t in history)
+    retries = sum("retry_of" in t.attrs for t in history)
+    return history.n_started + waiting <= settings.max_trials + retries
 
 
 def _announce(study: Study, settings: RunSettings, url: str, resumed: int, requeued: list[Trial]) -> None:
@@ -155,8 +199,8 @@ def _announce(study: Study, settings: RunSettings, url: str, resumed: int, reque
         limits.append(f"{settings.n_jobs if settings.n_jobs > 0 else os.cpu_count()} at a time")
     if settings.timeout:
         limits.append(f"{settings.timeout:g} s per trial")
-    click.echo(f"study {study.name!r} in {url}: {state}; strategy {study.strategy.name}; {', '.join(limits)}",
-               err=True)
+    click.echo(f"study {study.name!r} in {redact_url(url)}: {state}; strategy {study.strategy.name}; "
+               f"{', '.join(limits)}", err=True)
 
 
 def _trial_line(study: Study, trial: Trial) -> str:
@@ -247,7 +291,7 @@ def grid_size_command(config: str, points: int | None, storage: str | None) -> N
         return
     study = Study.load(tune.name, opened)
     if study.space != tune.space:
-        click.echo(f"study {tune.name!r} in {url} has another space; no time estimate")
+        click.echo(f"study {tune.name!r} in {redact_url(url)} has another space; no time estimate")
         return
     trials = study.trials
     durations = [t.duration for t in trials if t.state is TrialState.COMPLETE and t.duration is not None]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 
-from evotune.cli.main import load_study, main, open_existing, stdout_console, storage_option
+from evotune.cli.main import InputError, load_study, main, open_existing, stdout_console, storage_option
 from evotune.cli.tables import duration_text, number_text, sort_trials, trials_table
 from evotune.exceptions import ParamsError, ResultError, TrialStateError
 from evotune.export import rows_to_csv, trial_rows
@@ -185,7 +186,10 @@ def export_command(name: str, storage: str, output: str, fmt: str | None) -> Non
         raise click.BadParameter(f"cannot tell the format of {output!r}: end it in .csv or .json, or give --format",
                                  param_hint="--output")
     study = load_study(name, storage)
-    study.to_csv(output) if fmt == "csv" else study.to_json(output)
+    try:
+        study.to_csv(output) if fmt == "csv" else study.to_json(output)
+    except OSError as error:
+        raise click.ClickException(f"could not write {output!r}: {error.strerror or error}") from None
     click.echo(f"wrote {len(study.trials)} trials of {name!r} to {output}")
 
 
@@ -232,13 +236,13 @@ def parse_params(space: Space, pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _convert(name: str, dist: Any, text: str) -> Any:
-    if isinstance(dist, (Float, Int)):
+    if isinstance(dist, Int):
+        return _integer(name, dist, text)
+    if isinstance(dist, Float):
         try:
-            number = float(text)
+            return float(text)
         except ValueError:
-            kind = "an integer" if isinstance(dist, Int) else "a number"
-            raise ParamsError(f"parameter {name!r} must be {kind}, got {text!r}") from None
-        return int(number) if isinstance(dist, Int) and number.is_integer() else number
+            raise ParamsError(f"parameter {name!r} must be a number, got {text!r}") from None
     if isinstance(dist, Categorical):
         for choice in dist.choices:  # the exact text first, then a number or JSON spelling
             if isinstance(choice, str) and choice == text:
@@ -248,6 +252,26 @@ def _convert(name: str, dist: Any, text: str) -> Any:
                 return choice
         raise ParamsError(f"parameter {name!r} must be one of {list(dist.choices)!r}, got {text!r}")
     return text
+
+
+def _integer(name: str, dist: Int, text: str) -> int:
+    """The exact integer that ``text`` spells ("12", "-3", "1e3", "2.0"), checked against the bounds.
+
+    Errors quote the text as typed: a value out of range is never shown as a long expansion.
+    """
+    number: int | Decimal
+    try:
+        number = int(text)
+    except ValueError:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ParamsError(f"parameter {name!r} must be an integer, got {text!r}") from None
+    if not dist.low <= number <= dist.high:  # before int(): "1e999999" would take ages to expand
+        raise ParamsError(f"parameter {name!r} must be in [{dist.low}, {dist.high}], got {text!r}")
+    return int(number)
 
 
 def parse_metrics(metric: str | None, pairs: Sequence[str]) -> dict[str, float] | float:
@@ -260,6 +284,8 @@ def parse_metrics(metric: str | None, pairs: Sequence[str]) -> dict[str, float] 
     metrics: dict[str, float] = {}
     for pair in pairs:
         name, text = _split_pair("--metric", pair, f"{metric or 'accuracy'}=0.91", ResultError)
+        if name in metrics:
+            raise ResultError(f"--metric {pair!r}: metric {name!r} is given twice")
         try:
             metrics[name] = float(text)
         except ValueError:
@@ -378,6 +404,8 @@ def tell_command(name: str, trial_number: int, metrics: tuple[str, ...], failure
         click.echo(f"trial {trial_number} recorded as FAILED: {failure}")
         return
     done = study.tell(trial_number, parse_metrics(study.metric, metrics))
+    if done.state is TrialState.FAILED:  # a NaN or infinite value: recorded like a diverged run
+        raise InputError(f"trial {trial_number} recorded as FAILED: {done.error}")
     click.echo(f"trial {trial_number} recorded: {study.metric or 'value'} = {number_text(done.value)}")
 
 

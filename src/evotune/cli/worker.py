@@ -12,7 +12,10 @@ The objective comes from one of:
   ``path/to/train.py``). The study must exist already (created from Python, or by
   ``evotune run``): its space, direction and strategy come from the storage.
 * ``--config tune.toml``: the command of the file's ``[run]`` table, as ``evotune run``
-  runs it; the study is created when it does not exist yet.
+  runs it; the study is created when it does not exist yet. The table's limits
+  (``max_trials``, ``n_jobs``, ``time_budget``, ``patience``, ``target``, ``max_failures``)
+  apply unless the worker's options override them, and are checked as ``evotune run``
+  checks them.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from evotune.cli.main import load_study, main
+from evotune.cli.main import check_n_jobs, load_study, main
+from evotune.cli.run import UnnamedMetricStop
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
-from evotune.storage import DEFAULT_URL
+from evotune.storage import DEFAULT_URL, redact_url
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
 
@@ -75,30 +80,47 @@ def import_objective(spec: str) -> Callable[..., Any]:
     return target
 
 
-def _study_and_objective(name: str | None, objective: str | None, config: str | None,
-                         storage: str | None) -> tuple[Study, Callable[..., Any], bool, str]:
-    """(study, objective, whether it runs commands, storage URL) from the command line."""
+@dataclass
+class _Work:
+    """What a worker runs: the study, its objective, and the limits of ``optimize``."""
+
+    study: Study
+    objective: Callable[..., Any]
+    runs_commands: bool
+    url: str
+    n_jobs: int
+    limits: dict[str, Any]  # for optimize: max_trials, timeout, and from a config patience, target, max_failures
+
+
+def _work(name: str | None, objective: str | None, config: str | None, storage: str | None,
+          max_trials: int | None, n_jobs: int | None, time_budget: float | None) -> _Work:
+    """The study, objective and limits from the command line (and, with --config, the file's [run])."""
     if (objective is None) == (config is None):
         raise ConfigError("give the objective with exactly one of --objective module:function or --config tune.toml")
     if objective is not None:
         if name is None:
             raise ConfigError("give the study NAME with --objective (or use --config tune.toml)")
         url = storage or DEFAULT_URL
-        return load_study(name, url), import_objective(objective), False, url
+        return _Work(load_study(name, url), import_objective(objective), False, url,
+                     1 if n_jobs is None else n_jobs, {"max_trials": max_trials, "timeout": time_budget})
     from evotune.cli.command import CommandObjective
     from evotune.cli.config import load_config
 
-    tune = load_config(config)  # type: ignore[arg-type]
+    assert config is not None
+    tune = load_config(config)
     assert tune.run is not None
     if name is not None and name != tune.name:
         raise ConfigError(f"study NAME {name!r} differs from the name in {config}: {tune.name!r}")
+    settings = tune.run.with_overrides(config, max_trials=max_trials, n_jobs=n_jobs, time_budget=time_budget)
     url = storage or tune.storage
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
-    settings = tune.run
     command = CommandObjective(settings.command, cwd=settings.cwd, env=settings.env, timeout=settings.timeout,
-                               metrics_file=settings.metrics_file, metric=study.metric)
-    return study, command, True, url
+                               metrics_file=settings.metrics_file, metric=study.metric,
+                               metric_source=config)
+    limits = {"max_trials": settings.max_trials, "timeout": settings.time_budget, "patience": settings.patience,
+              "target": settings.target, "max_failures": settings.max_failures}
+    return _Work(study, command, True, url, settings.n_jobs, limits)
 
 
 def _trial_line(study: Study, trial: Trial) -> str:
@@ -113,13 +135,14 @@ def _trial_line(study: Study, trial: Trial) -> str:
 @click.option("--objective", "objective_spec", metavar="MODULE:FUNCTION",
               help="Python objective: module:function or path/to/file.py:function.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False),
-              help="A tune.toml whose [run] command is the objective (as for `evotune run`).")
+              help="A tune.toml whose [run] command is the objective (as for `evotune run`); its [run] "
+                   "limits apply unless the options below override them.")
 @click.option("--storage", default=None, envvar="EVOTUNE_STORAGE", show_envvar=True,
               help=f"Storage URL shared by the workers, e.g. postgresql://user@host/db (default: the config's, "
                    f"then {DEFAULT_URL}).")
 @click.option("--max-trials", "-n", type=click.IntRange(min=1), help="Total trials of the study, all workers together.")
-@click.option("--n-jobs", "-j", type=int, default=1, show_default=True,
-              help="Trials this worker runs at once (-1: one per core).")
+@click.option("--n-jobs", "-j", type=int, callback=check_n_jobs,
+              help="Trials this worker runs at once (-1: one per core; default: the config's n_jobs, else 1).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Start no new trial after this long.")
 @click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
@@ -132,7 +155,7 @@ def _trial_line(study: Study, trial: Trial) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No line per finished trial.")
 @click.pass_context
 def worker_command(ctx: click.Context, name: str | None, objective_spec: str | None, config: str | None,
-                   storage: str | None, max_trials: int | None, n_jobs: int, time_budget: float | None,
+                   storage: str | None, max_trials: int | None, n_jobs: int | None, time_budget: float | None,
                    retries: int, heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
     """Run trials of study NAME as one of many workers sharing its storage.
 
@@ -146,24 +169,27 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
       evotune worker mlp --objective ./train.py:objective -j 4
       evotune worker --config tune.toml --storage postgresql://tuner@db/studies
     """
-    study, objective, commands, url = _study_and_objective(name, objective_spec, config, storage)
+    work = _work(name, objective_spec, config, storage, max_trials, n_jobs, time_budget)
+    study, n_jobs = work.study, work.n_jobs
     me = worker_name()
     executor = None
-    if commands and resolve_n_jobs(n_jobs) > 1:  # a command runs in its own process: threads are enough
+    if work.runs_commands and resolve_n_jobs(n_jobs) > 1:  # a command runs in its own process: threads are enough
         executor = ThreadPoolExecutor(resolve_n_jobs(n_jobs), thread_name_prefix="evotune-trial")
         n_jobs = 1
     before = len(study.trials)
-    click.echo(f"worker {me} on study {study.name!r} in {url}: {before} trials so far"
-               + (f", budget {max_trials}" if max_trials else ""), err=True)
+    budget = work.limits["max_trials"]
+    click.echo(f"worker {me} on study {study.name!r} in {redact_url(work.url)}: {before} trials so far"
+               + (f", budget {budget}" if budget else ""), err=True)
     ran: list[Trial] = []
-    callbacks: list[Callable[[Study, Trial], Any]] = [lambda _study, trial: ran.append(trial)]
+    unnamed_metric = UnnamedMetricStop()
+    callbacks: list[Callable[[Study, Trial], Any]] = [lambda _study, trial: ran.append(trial), unnamed_metric]
     if not quiet:
         callbacks.append(lambda _study, trial: click.echo(_trial_line(study, trial), err=True))
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        study.optimize(objective, max_trials=max_trials, timeout=time_budget, n_jobs=n_jobs, executor=executor,
+        study.optimize(work.objective, **work.limits, n_jobs=n_jobs, executor=executor,
                        show_progress=progress, callbacks=callbacks, retries=retries,
                        heartbeat_interval=heartbeat, grace_period=grace)
     except KeyboardInterrupt:
@@ -180,6 +206,7 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
     best = study.best
     if best is not None:
         click.echo(f"best: trial {best.number}, {study.metric or 'value'} = {best.value:.6g}: {best.params}")
+    unnamed_metric.check()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

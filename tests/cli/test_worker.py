@@ -1,0 +1,100 @@
+"""``evotune worker --config``: the file's [run] table applies as it does for ``evotune run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import evotune as et
+import evotune.cli.worker as worker_module
+from tests.cli.conftest import sqlite_url
+
+SCORE = """
+    import json, os
+    x = json.loads(os.environ["EVOTUNE_PARAMS"])["x"]
+    print(json.dumps({"score": float(x), "loss": 1.0}))
+"""
+
+
+def load(tmp_path: Path, name: str = "demo") -> et.Study:
+    return et.Study.load(name, sqlite_url(tmp_path))
+
+
+def test_a_shared_metrics_file_with_several_jobs_is_refused_as_by_run(cli, script, config, tmp_path):
+    script("train.py", "import json; json.dump({'score': 1.0}, open('metrics.json', 'w'))\n")
+    path = config(command=["train.py"], run="max_trials = 4\nmetrics_file = 'metrics.json'")
+    refused = cli("run", path, "-j", "2", "--dry-run")
+    assert refused.exit_code == 2
+    result = cli("worker", "--config", path, "-j", "2", "-q", "--no-progress")
+    assert result.exit_code == 2
+    assert result.stderr == refused.stderr
+    assert "metrics_file 'metrics.json' would be written by 2 trials at once" in result.stderr
+    assert not (tmp_path / "evotune.db").exists()
+
+
+def test_the_files_max_trials_is_the_default_budget(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    path = config(command=["train.py"], run="max_trials = 3")
+    result = cli("worker", "--config", path, "-q", "--no-progress", "--time-budget", "60")
+    assert result.exit_code == 0, result.output
+    assert "budget 3" in result.stderr and "stopped: max_trials reached" in result.stdout
+    assert len(load(tmp_path).trials) == 3
+    more = cli("worker", "--config", path, "-q", "--no-progress", "-n", "5")  # the option wins
+    assert more.exit_code == 0, more.output
+    assert len(load(tmp_path).trials) == 5
+
+
+def test_the_files_stopping_criteria_apply(cli, script, config, tmp_path):
+    script("train.py", "raise SystemExit('boom')\n")
+    path = config(command=["train.py"], run="max_failures = 2")
+    result = cli("worker", "--config", path, "-q", "--no-progress", "--time-budget", "60")
+    assert "stopped: max_failures reached" in result.stdout, result.output
+    assert len(load(tmp_path).trials) == 2
+
+    script("train.py", SCORE)  # minimize score: 0 reaches the target
+    target = config(command=["train.py"], name="target", strategy='type = "grid"',
+                    run="target = 0\nmax_trials = 10")
+    result = cli("worker", "--config", target, "-q", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "stopped: target reached" in result.stdout
+    assert [t.value for t in load(tmp_path, "target").trials] == [0.0]
+
+
+def test_the_files_n_jobs_runs_trials_at_the_same_time(cli, script, config, tmp_path):
+    script("train.py", """
+        import json, os, time
+        x = json.loads(os.environ["EVOTUNE_PARAMS"])["x"]
+        open(f"started-{x}", "w").close()
+        deadline = time.monotonic() + 5
+        while len([f for f in os.listdir(".") if f.startswith("started-")]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        together = len([f for f in os.listdir(".") if f.startswith("started-")]) >= 2
+        print(json.dumps({"score": 1.0 if together else 0.0}))
+    """)
+    path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 1 }', strategy='type = "grid"',
+                  run="n_jobs = 2")
+    result = cli("worker", "--config", path, "-q", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert [t.value for t in load(tmp_path).trials] == [1.0, 1.0]
+
+
+def test_worker_hides_the_storage_password(cli, script, config, monkeypatch):
+    script("train.py", SCORE)
+    real = worker_module.Study
+    monkeypatch.setattr(worker_module, "Study", lambda *args, storage, **kwargs: real(*args, **kwargs))  # memory
+    url = "postgresql://tuner:s3cret@db.example/studies"
+    result = cli("worker", "--config", config(command=["train.py"]), "--storage", url, "-n", "1", "-q",
+                 "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert "on study 'demo' in postgresql://tuner:***@db.example/studies: 0 trials so far" in result.stderr
+
+
+def test_several_metrics_without_a_study_metric_stop_the_worker(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    path = config(command=["train.py"], study="", run="max_trials = 20")
+    result = cli("worker", "--config", path, "-q", "--no-progress")
+    assert result.exit_code == 2
+    assert f'add metric = "loss" (or another of them) under [study] in {path}' in result.stderr
+    trials = load(tmp_path).trials
+    assert len(trials) == 1 and "several metrics (loss, score)" in trials[0].error
+    assert trials[0].attrs["exit_code"] == 0
