@@ -247,6 +247,26 @@ def test_several_metrics_without_metric_fail_with_a_hint():
     assert "Study(metric=...)" in s.trials[0].error and "['accuracy', 'loss']" in s.trials[0].error
 
 
+def test_a_study_recorded_without_a_metric_can_name_the_one_its_trials_report(storage):
+    s = study(storage=storage, name="s")
+    s.optimize(lambda p: {"loss": p["x"] ** 2}, max_trials=2)
+    s.optimize(lambda p: {"loss": 1.0, "aux": 2.0}, max_trials=3)  # fails: no metric named
+    named = study(storage=storage, name="s", metric="loss")
+    assert named.metric == "loss" and et.Study.load("s", storage).metric == "loss"
+    assert [t.state.value for t in named.trials] == ["COMPLETE", "COMPLETE", "FAILED"]
+    named.optimize(lambda p: {"loss": 0.5, "aux": 2.0}, max_trials=4)
+    assert named.trials[3].state is et.TrialState.COMPLETE and named.trials[3].value == 0.5
+
+
+def test_a_study_recorded_without_a_metric_refuses_one_its_trials_do_not_report(storage):
+    s = study(storage=storage, name="s")
+    s.tell(s.ask(), 0.5)  # a bare number: recorded under the metric "value"
+    with pytest.raises(et.StudyConflictError) as caught:
+        study(storage=storage, name="s", metric="loss")
+    assert "metric=None" in str(caught.value) and "['value']" in str(caught.value) and "'loss'" in str(caught.value)
+    assert et.Study.load("s", storage).metric is None and len(et.Study.load("s", storage).trials) == 1
+
+
 def test_a_single_metric_dict_needs_no_metric_name():
     s = study()
     s.optimize(lambda p: {"loss": p["x"] ** 2}, max_trials=3)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import inspect
 import json
 import logging
-import math
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -129,6 +129,8 @@ class Study:
             )
             if not created:
                 self._check_matches(record, parsed, direction, metric)
+                if metric is not None and record.metric is None:
+                    record = self._name_metric(record, metric)
         self._record = record
         self.space = Space.from_dict(record.space)
         self.direction = record.direction
@@ -157,10 +159,28 @@ class Study:
                 f"study {self.name!r} already exists with direction={record.direction!r}, "
                 f"got direction={direction!r}"
             )
-        if metric is not None and record.metric != metric:
+        if metric is not None and record.metric is not None and record.metric != metric:
             raise StudyConflictError(
-                f"study {self.name!r} already exists with metric={record.metric!r}, got metric={metric!r}"
+                f"study {self.name!r} already exists with metric={record.metric!r}, got metric={metric!r}; "
+                f"open it with that metric (or none), or give a study of {metric!r} another name"
             )
+
+    def _name_metric(self, record: Any, metric: str) -> Any:
+        """Name the metric of a study recorded without one, when its complete trials all report it.
+
+        Such a study optimized the single metric each trial reported, so naming that metric
+        changes no recorded value; naming another would mix it with the values already ranked.
+        """
+        reported = {name for trial in self.storage.get_trials(record.study_id)
+                    if trial.state is TrialState.COMPLETE and metric not in trial.metrics for name in trial.metrics}
+        if reported:
+            raise StudyConflictError(
+                f"study {self.name!r} already exists with metric=None and has complete trials that report "
+                f"{sorted(reported)}, not {metric!r}; open it without a metric, or give a study of {metric!r} "
+                f"another name"
+            )
+        self.storage.set_study_metric(record.study_id, metric)
+        return dataclasses.replace(record, metric=metric)
 
     @classmethod
     def load(cls, name: str, storage: Storage | str, strategy: Strategy | None = None) -> Study:

@@ -78,6 +78,6 @@ def test_reads_are_reused_for_a_moment(storage):
 
 def test_the_read_only_storage_has_no_writing_method(storage):
     guarded = ReadOnlyStorage(storage)
-    for name in ("create_study", "delete_study", "set_study_attrs", "create_trial", "claim_waiting_trial",
+    for name in ("create_study", "delete_study", "set_study_attrs", "set_study_metric", "create_trial", "claim_waiting_trial",
                  "finish_trial", "heartbeat", "fail_stale_trials"):
         assert not hasattr(guarded, name), name

@@ -96,6 +96,13 @@ def test_study_attrs_merge(storage):
     assert attrs == {"owner": "ana", "strategy": {"type": "grid", "seed": 1}, "note": "ü"}
 
 
+def test_a_study_without_a_metric_can_be_given_one(storage):
+    record = new_study(storage)
+    storage.set_study_metric(record.study_id, "loss")
+    stored = reopen(storage).load_study("s")
+    assert stored.metric == "loss" and stored.attrs == {"owner": "ana"} and stored.space == record.space
+
+
 def test_studies_do_not_share_trials(storage):
     a, b = new_study(storage, "a"), new_study(storage, "b")
     storage.create_trial(a.study_id, {"x": 0.1}, TrialState.RUNNING, key="k")

@@ -117,6 +117,10 @@ class Storage(ABC):
         """Merge ``attrs`` into the study's attributes."""
 
     @abstractmethod
+    def set_study_metric(self, study_id: int, metric: str) -> None:
+        """Name the metric of a study recorded without one (the study checks that it may)."""
+
+    @abstractmethod
     def create_trial(
         self, study_id: int, params: dict[str, Any], state: TrialState, *, key: str | None = None,
         origin: str | None = None, generation: int | None = None, parents: Sequence[int] = (),

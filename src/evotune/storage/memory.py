@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -89,6 +90,12 @@ class MemoryStorage(Storage):
                         record.study_id, record.name, record.space, record.direction, record.metric,
                         record.strategy, record.created_at, {**record.attrs, **copy.deepcopy(attrs)},
                     )
+
+    def set_study_metric(self, study_id: int, metric: str) -> None:
+        with self._lock:
+            for name, record in self._studies.items():
+                if record.study_id == study_id:
+                    self._studies[name] = dataclasses.replace(record, metric=metric)
 
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
                      parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False,

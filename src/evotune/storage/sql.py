@@ -370,6 +370,11 @@ class SQLStorage(Storage):
             merged = {**json.loads(current), **attrs}
             conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(attrs=dumps(merged)))
 
+    @_reconnecting
+    def set_study_metric(self, study_id: int, metric: str) -> None:
+        with self._transaction(write=True) as conn:
+            conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(metric=metric))
+
     # -- trials ----------------------------------------------------------------------------
     def _lock_study(self, conn: Connection, study_id: int) -> Any:
         query = SELECT_COUNTERS if self._sqlite else SELECT_COUNTERS_LOCKED
