@@ -491,6 +491,17 @@ def test_callbacks_see_every_finished_trial():
     assert all(t.state.finished for t in seen)
 
 
+@pytest.mark.parametrize("strategy", [et.RandomSearch(seed=0), et.GridSearch(points=2)])
+def test_callbacks_none_means_none_and_anything_but_callables_is_refused(strategy):
+    s = study(strategy=strategy)
+    s.optimize(lambda p: 1.0, max_trials=2, callbacks=None)
+    assert states(s) == ["COMPLETE", "COMPLETE"]
+    for bad in (print, "on_trial", 3, [print, 3]):
+        with pytest.raises(et.ConfigError, match="callbacks must be a sequence of callables"):
+            s.optimize(lambda p: 1.0, max_trials=4, callbacks=bad)
+    assert len(s.trials) == 2
+
+
 # -- persistence: resume, load, list, conflicts ------------------------------------------------------------
 
 def test_recreating_a_study_resumes_it(storage):

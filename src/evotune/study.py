@@ -20,7 +20,7 @@ from evotune.exceptions import (
     StudyConflictError,
     TrialStateError,
 )
-from evotune.execution.loop import run_optimization
+from evotune.execution.loop import check_callbacks, run_optimization
 from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
 from evotune.results import parse_result
@@ -441,7 +441,7 @@ class Study:
                                   f"(about 31 years), or None for no limit, got {trial_timeout!r}")
             objective = TimeLimited(objective, trial_timeout)
         if isinstance(self.strategy, GridSearch):
-            callbacks = [*callbacks, self._grid_announcer(n_jobs)]
+            callbacks = [*check_callbacks(callbacks), self._grid_announcer(n_jobs)]
         return run_optimization(
             self, objective, max_trials=max_trials, timeout=timeout, target=target, patience=patience,
             max_failures=max_failures, n_jobs=n_jobs, executor=executor, catch=catch,

@@ -106,6 +106,51 @@ def test_lambdas_and_closures_of_a_main_script_run_in_workers(tmp_path):
         assert value == pytest.approx(expected)
 
 
+def test_workers_exit_when_the_process_that_started_them_is_killed(tmp_path):
+    # kill -9 (or the out-of-memory killer) leaves the pool no chance to stop its workers: they
+    # must not live on, running a trial that a resumed study would run again.
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    process = run_script(tmp_path, f"""
+        import os, time
+        from pathlib import Path
+        import evotune as et
+
+        def objective(params):
+            Path({str(pids)!r}, str(os.getpid())).touch()
+            time.sleep(60)
+            return params["x"]
+
+        if __name__ == "__main__":
+            et.Study({{"x": et.Float(0, 1)}}).optimize(objective, max_trials=4, n_jobs=2)
+    """)
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "the workers never started their trials"
+        time.sleep(0.05)
+    workers = [int(p.name) for p in pids.iterdir()]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in workers if _alive(pid)]
+    assert alive == [], f"workers {alive} outlived the killed process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a worker that exited but is not reaped yet is a zombie: it runs nothing
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_unpicklable_objective_gives_a_clear_error():
     lock = threading.Lock()
     study = et.Study(space())

@@ -16,7 +16,7 @@ import concurrent.futures as cf
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from evotune.exceptions import ConfigError, ObjectiveError, ResultError, TrialStateError
@@ -36,7 +36,7 @@ _MAX_POLL = 1.0
 
 
 def _check_options(catch: Any, retries: Any, heartbeat_interval: Any, grace_period: Any,
-                   max_concurrent: Any, callbacks: Any) -> tuple[tuple[type[BaseException], ...], float]:
+                   max_concurrent: Any) -> tuple[tuple[type[BaseException], ...], float]:
     if isinstance(catch, type):
         catch = (catch,)
     if not isinstance(catch, tuple) or not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
@@ -60,9 +60,19 @@ def _check_options(catch: Any, retries: Any, heartbeat_interval: Any, grace_peri
         isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
     ):
         raise ConfigError(f"max_concurrent must be an integer >= 1 or None, got {max_concurrent!r}")
+    return catch, grace
+
+
+def check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    """``callbacks`` as a tuple (None is none); ConfigError unless it is a sequence of callables."""
+    if callbacks is None:
+        return ()
+    if callable(callbacks) or isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable):
+        raise ConfigError(f"callbacks must be a sequence of callables, got {callbacks!r}")
+    callbacks = tuple(callbacks)
     if not all(callable(c) for c in callbacks):
         raise ConfigError(f"callbacks must be a sequence of callables, got {callbacks!r}")
-    return catch, grace
+    return callbacks
 
 
 def run_optimization(
@@ -87,8 +97,8 @@ def run_optimization(
             (``{"GPU": 1}``) or a function of the params returning one.
     """
     criteria = StopCriteria(max_trials, timeout, target, patience, max_failures, study.direction)
-    callbacks = tuple(callbacks)
-    catch, grace = _check_options(catch, retries, heartbeat_interval, grace_period, max_concurrent, callbacks)
+    callbacks = check_callbacks(callbacks)
+    catch, grace = _check_options(catch, retries, heartbeat_interval, grace_period, max_concurrent)
     runner = make_runner(objective, resolve_n_jobs(n_jobs), executor, max_concurrent, check_resources(resources))
     run = _Run(study, runner, criteria, catch, callbacks, retries, max_trials)
     heartbeat = Heartbeat(study.storage, study._study_id, float(heartbeat_interval), grace)

@@ -9,7 +9,10 @@ the objective reads: running workers keep those of their start).
 
 Workers are started with the "spawn" method: a fresh interpreter is safe with the threads
 (heartbeat, database pools, Dask clients) of the process that runs the study, where "fork"
-is not.
+is not. Each worker exits on its own when the process that started it is gone (killed by
+``kill -9`` or the out-of-memory killer, which leave it no chance to stop its pool): an orphan
+would otherwise keep running its trial while a resumed study runs the same configuration
+again, then wait forever for work.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import numbers
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from evotune.exceptions import ConfigError
 
 #: Seconds an unused pool keeps its processes before shutting down.
 IDLE_SECONDS = 300.0
+#: Seconds between a worker's checks that the process that started it is still alive.
+PARENT_CHECK_SECONDS = 1.0
+#: Exit status of a worker that outlived the process that started it.
+ORPHAN_EXIT_STATUS = 70
 
 _lock = threading.Lock()
 _pool: cf.ProcessPoolExecutor | None = None
@@ -83,7 +91,23 @@ def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
 
 
 def _new_pool(size: int) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+    return cf.ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=watch_parent, initargs=(os.getpid(),))
+
+
+def watch_parent(parent: int) -> None:
+    """Run in each worker at its start: exit at once when ``parent`` is no longer its parent.
+
+    A worker whose parent died is adopted by another process, so its parent id changes; the
+    check runs in a daemon thread, beside the trial the worker may be running.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(ORPHAN_EXIT_STATUS)
+
+    threading.Thread(target=watch, name="evotune-parent-watch", daemon=True).start()
 
 
 def release_pool(pool: cf.ProcessPoolExecutor, *, abort: bool = False) -> None:
