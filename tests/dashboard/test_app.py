@@ -183,7 +183,7 @@ def test_lineage_and_contour_options(client):
     assert {t["name"] for t in lineage["data"]} == {"parent -> child", "trial", "failed or running", "best path"}
     refused = client.get("/api/plot", params={"name": "mixed", "kind": "lineage"}).json()
     assert "lineage needs trials with a generation or parents" in refused["error"]
-    contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour", "params": "noise,act"}).json()
+    contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour", "params": ["noise", "act"]}).json()
     assert contour["layout"]["xaxis"]["title"]["text"] == "noise"
     bad = client.get("/api/plot", params={"name": "mixed", "kind": "pie"})
     assert bad.status_code == 400 and "got 'pie'" in bad.json()["error"]
@@ -194,7 +194,7 @@ def test_big_studies_are_thinned_for_the_browser(storage, monkeypatch):
     client = TestClient(create_app(storage), base_url="http://127.0.0.1")
     contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour"}).json()
     assert "(20 of 60 complete trials drawn)" in contour["layout"]["title"]["text"]
-    sliced = client.get("/api/plot", params={"name": "mixed", "kind": "slice", "params": "lr,depth"}).json()
+    sliced = client.get("/api/plot", params={"name": "mixed", "kind": "slice", "params": ["lr", "depth"]}).json()
     assert "(10 of 60 complete trials drawn)" in sliced["layout"]["title"]["text"]  # the budget is shared
     history = client.get("/api/plot", params={"name": "mixed", "kind": "history"}).json()
     assert "(20 of 60 complete trials drawn)" in history["layout"]["title"]["text"]
@@ -272,3 +272,67 @@ def test_an_empty_study_and_one_whose_trials_all_failed():
     assert data["best"] is None and data["counts"]["failed"] == 1
     importance = client.get("/api/plot", params={"name": "empty", "kind": "importance"}).json()
     assert "needs at least 5 complete trials, the study has 0" in importance["error"]
+
+
+@pytest.fixture
+def comma_client(tmp_path) -> TestClient:
+    """A study whose parameter names hold a comma and spaces, served from an SQLite file."""
+    url = f"sqlite:///{tmp_path / 'comma.db'}"
+    space = {"a,b": et.Float(0.0, 1.0), "c": et.Float(0.0, 1.0), " d ": et.Float(0.0, 1.0)}
+    study = et.Study(space, storage=url, name="comma", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: p["a,b"] + p["c"] + p[" d "], max_trials=8, show_progress=False)
+    return TestClient(create_app(url), base_url="http://127.0.0.1")
+
+
+@pytest.mark.parametrize("params", [["a,b", "c"], [" d ", "a,b"]])
+def test_contour_of_parameters_whose_names_hold_commas_or_spaces(comma_client, params):
+    figure = comma_client.get("/api/plot", params={"name": "comma", "kind": "contour", "params": params}).json()
+    assert "error" not in figure, figure
+    axes = figure["layout"]["xaxis"]["title"]["text"], figure["layout"]["yaxis"]["title"]["text"]
+    assert list(axes) == params
+
+
+def test_slice_of_one_parameter_whose_name_holds_a_comma(comma_client):
+    figure = comma_client.get("/api/plot", params={"name": "comma", "kind": "slice", "params": ["a,b"]}).json()
+    assert "error" not in figure and len(figure["data"]) == 1
+
+
+@pytest.mark.parametrize("params, unknown", [(["a,b,c"], "a,b,c"), (["c", "zz"], "zz"), (["a"], "a")])
+def test_unknown_plot_params_get_a_400_naming_them(comma_client, params, unknown):
+    response = comma_client.get("/api/plot", params={"name": "comma", "kind": "slice", "params": params})
+    assert response.status_code == 400
+    assert response.json()["error"] == (f"query parameter 'params' must name parameters of study 'comma' "
+                                        f"['a,b', 'c', ' d '], got {unknown!r}")
+
+
+def test_a_url_is_opened_read_only_and_another_programs_database_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE users (id INTEGER)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(et.StorageError, match="is not an evotune database"):
+        create_app(f"sqlite:///{path}")
+    connection = sqlite3.connect(path)
+    assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    connection.close()
+    with pytest.raises(et.StorageError, match="names no database file"):
+        create_app("sqlite:///")
+
+
+def test_a_running_study_is_seen_through_the_read_only_storage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    study = random_study(5, storage=url, name="live")
+    app = create_app(url)
+    app.app.state.reader.fresh_seconds = 0.0  # every request reads the storage
+    client = TestClient(app, base_url="http://127.0.0.1")
+    assert client.get("/api/study", params={"name": "live"}).json()["counts"]["total"] == 5
+    study.optimize(lambda p: p["lr"], max_trials=8, show_progress=False)  # the writer, in WAL mode
+    running = study.ask()
+    counts = client.get("/api/study", params={"name": "live"}).json()["counts"]
+    assert (counts["total"], counts["complete"], counts["running"]) == (9, 8, 1)
+    study.tell(running, 0.0)
+    assert client.get("/api/study", params={"name": "live"}).json()["best"]["number"] == running.number

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -38,15 +39,22 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def server(tmp_path) -> Iterator[tuple[str, str]]:
     """A dashboard on 127.0.0.1 (free port) over an SQLite file; yields (base URL, storage URL)."""
-    import uvicorn
-
-    from evotune.dashboard import create_app
-
     url = f"sqlite:///{tmp_path / 'live.db'}"
     storage = SQLStorage(url)
     space = et.Space({"x": et.Float(-5.0, 5.0), HOSTILE_PARAM: et.Float(-5.0, 5.0)})
     evolution_study(storage, name=HOSTILE_NAME, generations=3, population=4, space=space)
     storage.close()
+    with _serving(url) as base:
+        yield base, url
+
+
+@contextmanager
+def _serving(url: str) -> Iterator[str]:
+    """A dashboard over ``url`` on 127.0.0.1 (free port) while the block runs; yields its base URL."""
+    import uvicorn
+
+    from evotune.dashboard import create_app
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -58,9 +66,11 @@ def server(tmp_path) -> Iterator[tuple[str, str]]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the dashboard did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_list_study_table_plot_and_live_update(browser, server, tmp_path):
@@ -124,3 +134,27 @@ def test_list_study_table_plot_and_live_update(browser, server, tmp_path):
     assert shot.stat().st_size > 20_000
     assert problems == []
     page.close()
+
+
+def test_contour_of_parameters_whose_names_hold_a_comma(browser, tmp_path):
+    url = f"sqlite:///{tmp_path / 'comma.db'}"
+    space = {"a,b": et.Float(0.0, 1.0), "c": et.Float(0.0, 1.0), " d ": et.Float(0.0, 1.0)}
+    study = et.Study(space, storage=url, name="comma", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: p["a,b"] + p["c"] + p[" d "], max_trials=12, show_progress=False)
+    study.storage.close()
+    with _serving(url) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+        page.goto(base + "/study?name=comma")
+        page.locator("#plot svg.main-svg").first.wait_for()  # the page is ready: its first plot is drawn
+        with page.expect_response(lambda response: "kind=contour" in response.url):  # its default pair
+            page.locator('#plot-tabs button[data-kind="contour"]').click()
+        page.locator("#contour-x").select_option("a,b")
+        with page.expect_response(lambda response: "params=a%2Cb&params=+d+" in response.url):
+            page.locator("#contour-y").select_option(" d ")
+        page.wait_for_function(
+            "document.querySelector('#plot .xtitle')"
+            " && document.querySelector('#plot .xtitle').textContent === 'a,b'"
+            " && document.querySelector('#plot .ytitle').textContent.trim() === 'd'")
+        assert page.locator("#plot-message").is_hidden()
+        page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -82,3 +83,45 @@ def test_bad_ports_are_usage_errors(served, url):
 ])
 def test_loopback_hosts(host, expected):
     assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize("storage", ["sqlite:///", "sqlite://", "sqlite:///:memory:", "memory"])
+def test_a_storage_with_no_file_is_refused(served, storage):
+    result = CliRunner().invoke(main, ["dashboard", "--storage", storage])
+    assert result.exit_code == 2 and served == []
+    assert result.output == (
+        f"Error: storage URL {storage!r} names no database file: it would open a new, empty in-memory "
+        f"database, which holds no studies; write sqlite:///relative/path.db or sqlite:////absolute/path.db\n")
+
+
+@pytest.mark.parametrize("storage, shown", [
+    ("sqlite://:memory:", "storage URL 'sqlite://:memory:' is not valid: its port is not a number (invalid literal"),
+    ("sqlite://u:secret@host:99x/a.db", "storage URL 'sqlite://u:***@host:99x/a.db' is not valid"),
+])
+def test_a_malformed_url_is_one_error_line(served, storage, shown):
+    result = CliRunner().invoke(main, ["dashboard", "--storage", storage], catch_exceptions=False)
+    assert result.exit_code == 2 and served == []
+    assert result.output.startswith(f"Error: {shown}") and result.output.count("\n") == 1
+    assert "secret" not in result.output
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(served, tmp_path):
+    path = tmp_path / "other.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE users (id INTEGER)")
+    connection.commit()
+    connection.close()
+    result = CliRunner().invoke(main, ["dashboard", "--storage", f"sqlite:///{path}"], catch_exceptions=False)
+    assert result.exit_code == 1 and served == []
+    assert f"Error: storage 'sqlite:///{path}' is not an evotune database (it holds no evotune tables)" \
+        in result.output
+    connection = sqlite3.connect(path)
+    assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    connection.close()
+
+
+def test_the_served_storage_is_read_only(served, url):
+    result = CliRunner().invoke(main, ["dashboard", "--storage", url, "--port", str(_free_port())])
+    assert result.exit_code == 0, result.output
+    assert served[0]["storage"].read_only

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,8 +25,11 @@ from evotune.exceptions import (
     StudyNotFoundError,
     TrialStateError,
 )
-from evotune.storage import DEFAULT_URL, Storage, open_storage
+from evotune.storage import DEFAULT_URL, Storage, open_storage, redact_url
 from evotune.study import Study
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 #: Errors caused by what the user typed or wrote: exit code 2.
 BAD_INPUT = (ConfigError, ParamsError, ResultError, SpaceError, StudyConflictError, StudyNotFoundError,
@@ -81,38 +84,102 @@ def check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) 
     return value
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of an ``sqlite:`` URL (None for other URLs and in-memory SQLite)."""
-    if not url.startswith("sqlite:"):
-        return None
+#: How an SQLite URL is written, for the messages about a wrong one.
+SQLITE_FORMS = "write sqlite:///relative/path.db or sqlite:////absolute/path.db"
+
+
+def _sqlite_url(url: str) -> URL:
+    """The parsed form of an ``sqlite:`` URL.
+
+    Raises:
+        InputError: When the URL cannot be parsed or names a host, a port or a user, which
+            a SQLite URL never has (``sqlite://:memory:`` reads ``memory:`` as a port).
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        database = make_url(url).database
-    except ArgumentError:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        problem = redact_url(str(error))
+    except ValueError as error:  # what SQLAlchemy raises for a port that is not a number
+        problem = f"its port is not a number ({redact_url(str(error))})"
+    else:
+        if not (parsed.host or parsed.port or parsed.username or parsed.password):
+            return parsed
+        problem = "it names a host, port or user"
+    raise InputError(f"storage URL {redact_url(url)!r} is not valid: {problem}; a SQLite URL has a path and "
+                     f"nothing else: {SQLITE_FORMS}")
+
+
+def in_memory(url: str) -> bool:
+    """True for a storage that starts empty on every opening: ``memory``, or SQLite with no file.
+
+    Raises:
+        InputError: For an ``sqlite:`` URL that is not valid.
+    """
+    if url == "memory":
+        return True
+    return url.startswith("sqlite:") and _sqlite_url(url).database in (None, "", ":memory:")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:`` URL (None for other URLs and in-memory SQLite).
+
+    Raises:
+        InputError: For an ``sqlite:`` URL that is not valid.
+    """
+    if not url.startswith("sqlite:"):
         return None
+    database = _sqlite_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
 
 
-def open_existing(url: str) -> Storage | None:
-    """Open a storage for reading, or None when its SQLite file does not exist (never creates one)."""
+def no_database(url: str) -> str:
+    """Why :func:`open_existing` found no database at ``url``, and what to do about it."""
+    if in_memory(url):
+        return (f"storage URL {redact_url(url)!r} names no database file: it would open a new, empty "
+                f"in-memory database, which holds no studies; {SQLITE_FORMS}")
+    return f"no database at {sqlite_file(url)}: give --storage, or run the command in the folder that holds it"
+
+
+def open_existing(url: str, *, read_only: bool = True) -> Storage | None:
+    """Open the database at ``url``, or None when there is none (never creates one).
+
+    There is none when the SQLite file does not exist, or when the URL is an in-memory
+    storage, new and empty on every opening (:func:`no_database` says which). Read-only by
+    default: the database must then hold evotune's tables, and nothing in it is changed (no
+    tables created, no journal mode switched); commands that write pass ``read_only=False``.
+
+    Raises:
+        InputError: For an ``sqlite:`` URL that is not valid.
+        StorageError: When the database cannot be opened or, read-only, is not an evotune database.
+    """
+    if in_memory(url):
+        return None
     path = sqlite_file(url)
     if path is not None and not path.exists():
         return None
-    return open_storage(url)
+    return open_storage(url, read_only=read_only)
 
 
-def load_study(name: str, url: str) -> Study:
+def load_study(name: str, url: str, *, read_only: bool = False) -> Study:
     """Open an existing study; the error names the storage and the studies it has.
+
+    Args:
+        name: The study's name.
+        url: The storage URL.
+        read_only: Open the storage for reading only (see :func:`open_existing`).
 
     Raises:
         StudyNotFoundError: When the database or the study does not exist.
     """
-    storage = open_existing(url)
+    storage = open_existing(url, read_only=read_only)
     if storage is None:
+        if in_memory(url):
+            raise StudyNotFoundError(f"no study named {name!r}: {no_database(url)}")
         raise StudyNotFoundError(
             f"no study named {name!r}: the database {sqlite_file(url)} does not exist "
             f"(give --storage, or run the command in the folder that holds it)"

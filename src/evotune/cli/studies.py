@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from evotune.cli.main import InputError, load_study, main, open_existing, stdout_console, storage_option
+from evotune.cli.main import (
+    InputError,
+    in_memory,
+    load_study,
+    main,
+    no_database,
+    open_existing,
+    stdout_console,
+    storage_option,
+)
 from evotune.cli.tables import duration_text, number_text, sort_trials, trials_table
 from evotune.exceptions import ParamsError, ResultError, TrialStateError
 from evotune.export import rows_to_csv, trial_rows
@@ -38,6 +47,8 @@ def studies_command(storage: str, fmt: str) -> None:
       evotune studies --storage sqlite:///evotune.db
     """
     opened = open_existing(storage)
+    if opened is None and in_memory(storage):
+        raise InputError(no_database(storage))
     summaries = opened.list_studies() if opened is not None else []
     if fmt == "json":
         click.echo(json.dumps([
@@ -84,7 +95,7 @@ def trials_command(name: str, storage: str, sort_key: str | None, reverse: bool,
       evotune trials mlp --sort val_accuracy --limit 10
       evotune trials mlp --state FAILED --format json
     """
-    study = load_study(name, storage)
+    study = load_study(name, storage, read_only=True)
     trials = study.trials
     if states:
         wanted = {s.upper() for s in states}
@@ -117,7 +128,7 @@ def trial_command(name: str, number: int, storage: str, fmt: str) -> None:
     Example:
       evotune trial mlp 12
     """
-    study = load_study(name, storage)
+    study = load_study(name, storage, read_only=True)
     trial = _trial(study, number)
     if fmt == "json":
         click.echo(json.dumps(trial.to_dict(), indent=2))
@@ -148,7 +159,7 @@ def best_command(name: str, storage: str, fmt: str) -> None:
       evotune best mlp
       evotune best mlp --format json    # {"number": .., "value": .., "params": {..}, "metrics": {..}}
     """
-    study = load_study(name, storage)
+    study = load_study(name, storage, read_only=True)
     best = study.best
     if best is None:
         raise click.ClickException(f"study {name!r} has no completed trial yet ({len(study.trials)} trials)")
@@ -185,7 +196,7 @@ def export_command(name: str, storage: str, output: str, fmt: str | None) -> Non
     if fmt not in ("csv", "json"):
         raise click.BadParameter(f"cannot tell the format of {output!r}: end it in .csv or .json, or give --format",
                                  param_hint="--output")
-    study = load_study(name, storage)
+    study = load_study(name, storage, read_only=True)
     try:
         study.to_csv(output) if fmt == "csv" else study.to_json(output)
     except OSError as error:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 
 import click
 
-from evotune.cli.main import InputError, load_study, main, open_existing, sqlite_file, storage_option
+from evotune.cli.main import InputError, load_study, main, no_database, open_existing, storage_option
 from evotune.plot import PLOT_KINDS, plot, save_figure
+from evotune.space import Space
 from evotune.storage import redact_url
 
 
@@ -16,12 +18,14 @@ from evotune.storage import redact_url
 @click.argument("kind", type=click.Choice(PLOT_KINDS))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="File to write: .html (self-contained, works offline), or .png/.svg/.pdf (needs kaleido).")
-@click.option("--params", default=None, metavar="A,B",
-              help="Parameters to show, comma-separated (contour: exactly two; default: all, or the two "
-                   "most important for contour).")
+@click.option("--params", "params", multiple=True, metavar="A,B",
+              help="Parameters to show, comma-separated or with the option repeated (contour: exactly two; "
+                   "default: all, or the two most important for contour). A name holding a comma or "
+                   "spaces is given alone: --params 'a,b' --params c.")
 @click.option("--metric", default=None, help="Plot this metric instead of the optimized one.")
 @storage_option
-def plot_command(name: str, kind: str, output: str, params: str | None, metric: str | None, storage: str) -> None:
+def plot_command(name: str, kind: str, output: str, params: tuple[str, ...], metric: str | None,
+                 storage: str) -> None:
     """Draw one plot of study NAME and write it to a file.
 
     \b
@@ -37,9 +41,10 @@ def plot_command(name: str, kind: str, output: str, params: str | None, metric: 
     Examples:
       evotune plot mlp history -o history.html
       evotune plot mlp contour --params lr,depth -o contour.png
+      evotune plot mlp contour --params "batch, size" --params lr -o contour.html
     """
-    names = [p.strip() for p in params.split(",") if p.strip()] if params else None
-    study = load_study(name, storage)
+    study = load_study(name, storage, read_only=True)
+    names = parameter_names(study.space, params, study.name) or None
     figure = plot(study, kind, params=names, metric=metric)
     try:
         written = save_figure(figure, output)
@@ -48,6 +53,32 @@ def plot_command(name: str, kind: str, output: str, params: str | None, metric: 
     except OSError as error:
         raise click.ClickException(f"could not write {output!r}: {error.strerror or error}") from None
     click.echo(f"wrote {written}")
+
+
+def parameter_names(space: Space, values: Sequence[str], study: str) -> list[str]:
+    """The parameters named by the ``--params`` values, in order.
+
+    A value that is the name of a parameter, exactly, names it; any other value is a
+    comma-separated list of names, each with the spaces around it removed unless the name
+    itself has them. So ``lr,depth`` is two parameters, and a parameter whose name holds a
+    comma or spaces is chosen by giving that name as one value.
+
+    Raises:
+        InputError: When a name is not a parameter of the space.
+    """
+    names: list[str] = []
+    for value in values:
+        if value in space:
+            names.append(value)
+            continue
+        for part in value.split(","):
+            if part in space or part.strip() in space:
+                names.append(part if part in space else part.strip())
+            elif part.strip():
+                raise InputError(f"--params must name parameters of study {study!r} {list(space)}, got "
+                                 f"{part.strip()!r} (in {value!r}); a name that holds a comma or spaces is "
+                                 f"given alone, as one --params value")
+    return names
 
 
 def _port_free(host: str, port: int) -> str | None:
@@ -82,10 +113,9 @@ def dashboard(storage: str, host: str, port: int, poll: float) -> None:
         from evotune.dashboard.app import is_loopback
     except ImportError as error:
         raise click.ClickException(str(error)) from None
-    opened = open_existing(storage)
+    opened = open_existing(storage, read_only=True)
     if opened is None:
-        raise InputError(f"no database at {sqlite_file(storage)}: give --storage, or run the command in the "
-                         f"folder that holds it")
+        raise InputError(no_database(storage))
     if not is_loopback(host):
         click.echo(
             f"Warning: --host {host} makes the dashboard reachable from other machines: anyone who can "

@@ -29,11 +29,18 @@ def _require() -> None:
 
 
 def create_app(storage: Storage | str, **options: Any) -> Any:
-    """The dashboard's ASGI application (see :func:`evotune.dashboard.app.create_app`)."""
+    """The dashboard's ASGI application (see :func:`evotune.dashboard.app.create_app`).
+
+    A URL is opened for reading only: the database must hold evotune's tables, and nothing
+    in it is changed (see :class:`evotune.storage.SQLStorage`).
+
+    Raises:
+        StorageError: When the URL names no evotune database.
+    """
     _require()
     from evotune.dashboard.app import create_app as build
 
-    return build(open_storage(storage), **options)
+    return build(open_storage(storage, read_only=True), **options)
 
 
 def serve(storage: Storage | str, host: str = "127.0.0.1", port: int = 8080, poll_seconds: float = 2.0) -> None:

@@ -5,7 +5,8 @@ Routes (all GET):
 - ``/``: the list of studies; ``/study?name=...``: one study (plots, trials, best trial).
 - ``/api/studies``; ``/api/study?name=``; ``/api/trials?name=&offset=&limit=&sort=&order=&filter=``
   (``filter`` is a JSON object column id -> expression, see :mod:`evotune.dashboard.table`);
-  ``/api/trial?name=&number=``; ``/api/plot?name=&kind=&params=a,b`` (a plotly figure).
+  ``/api/trial?name=&number=``; ``/api/plot?name=&kind=&params=a&params=b`` (a plotly figure;
+  one ``params`` key per parameter, so a name may hold any character, commas included).
 - ``/static/...``: the page script and style, and plotly.js from the installed plotly package.
 
 The pages hold no data: the browser fetches JSON and builds the page with ``textContent``,
@@ -240,8 +241,11 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
         kind = request.query_params.get("kind", "history")
         if kind not in PLOT_KINDS:
             raise ConfigError(f"query parameter 'kind' must be one of {list(PLOT_KINDS)}, got {kind!r}")
-        raw_params = request.query_params.get("params") or ""
-        params = tuple(p for p in raw_params.split(",") if p) or None
+        params = tuple(p for p in request.query_params.getlist("params") if p) or None
+        unknown = [p for p in params or () if p not in cached.space]
+        if unknown:
+            raise ConfigError(f"query parameter 'params' must name parameters of study {cached.record.name!r} "
+                              f"{list(cached.space)}, got {unknown[0]!r}")
         body = reader.derived(cached, ("plot", kind, params),
                               lambda: _figure_json(cached, kind, params))
         return Response(body, media_type="application/json", headers={"cache-control": "no-store"})

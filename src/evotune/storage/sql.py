@@ -11,6 +11,11 @@ A PostgreSQL server that restarts under a running study is waited for (up to
 ride through a restart or a fail-over. Rows evotune cannot have written (edited by hand,
 a damaged file) and databases holding tables of another program are StorageErrors; error
 messages never show the password of a URL.
+
+Opened with ``read_only=True`` (as the dashboard, ``evotune studies`` and ``evotune plot``
+do), the storage changes nothing in the database: it creates no tables, leaves the journal
+mode as it is (WAL is a setting stored in the file), opens a SQLite file in SQLite's
+read-only mode, refuses every write, and refuses a database that holds no evotune tables.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import functools
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -135,15 +141,22 @@ class SQLStorage(Storage):
     Args:
         url: A SQLAlchemy database URL.
         timeout: Seconds a write waits for another process's lock before failing.
+        read_only: Open an existing evotune database for reading only: create nothing, change
+            no setting of the database, and refuse every write.
 
     Raises:
         StorageError: When the URL is invalid, the driver is missing, or the database cannot
-            be opened or is not an evotune database.
+            be opened or is not an evotune database; when read-only, also when the SQLite
+            file does not exist or the database holds no evotune tables.
         SchemaVersionError: When the database was written by a newer evotune.
+
+    Example:
+        >>> viewer = SQLStorage("sqlite:///evotune.db", read_only=True)  # doctest: +SKIP
     """
 
-    def __init__(self, url: str, timeout: float = 60.0):
+    def __init__(self, url: str, timeout: float = 60.0, *, read_only: bool = False):
         self.url = url
+        self.read_only = read_only
         self._sqlite = url.startswith("sqlite")
         try:
             self._engine = self._create_engine(_normalize_url(url), timeout)
@@ -152,31 +165,39 @@ class SQLStorage(Storage):
         except ImportError as error:
             hint = " (pip install 'evotune[postgres]')" if "postgres" in url else ""
             raise StorageError(f"storage URL {redact_url(url)!r} needs a driver that is not installed{hint}: {error}") from None
-        self._setup()
+        if read_only:
+            self._check_readable()
+        else:
+            self._setup()
         self._opened = True
 
     # -- engine --------------------------------------------------------------------------
     def _create_engine(self, url: str, timeout: float) -> Engine:
         if not self._sqlite:
             return sa.create_engine(url, pool_pre_ping=True, future=True)
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
+        parsed = sa.engine.make_url(url)
+        path = parsed.database
+        if self.read_only:
+            parsed = self._read_only_url(parsed)
+        elif path and path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
                 raise StorageError(f"storage URL {self.safe_url!r}: folder {folder!r} does not exist")
         engine = sa.create_engine(
-            url, connect_args={"timeout": timeout, "check_same_thread": False}, future=True,
+            parsed, connect_args={"timeout": timeout, "check_same_thread": False}, future=True,
         )
         busy_ms = int(timeout * 1000)
+        read_only = self.read_only
 
         @event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            _enable_wal(cursor, timeout)
-            cursor.execute("PRAGMA synchronous = NORMAL")  # durable against a killed process
-            cursor.execute("PRAGMA foreign_keys = ON")
+            if not read_only:  # the journal mode is stored in the file: a reader leaves it alone
+                _enable_wal(cursor, timeout)
+                cursor.execute("PRAGMA synchronous = NORMAL")  # durable against a killed process
+                cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -186,6 +207,28 @@ class SQLStorage(Storage):
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+
+    def _read_only_url(self, parsed: sa.engine.URL) -> sa.engine.URL:
+        """The URL of the SQLite file in SQLite's read-only mode (``file:...?mode=ro``).
+
+        Raises:
+            StorageError: When the URL names no file (an in-memory database, empty, has
+                nothing to read) or the file does not exist (it is never created).
+        """
+        path = parsed.database
+        if not path or path == ":memory:":
+            raise StorageError(
+                f"storage URL {self.safe_url!r} names no database file: SQLite would open a new, empty "
+                f"in-memory database, which holds no studies; give sqlite:///path/to/file.db"
+            )
+        if path.startswith("file:") and str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on"):
+            return parsed.set(query={**parsed.query, "mode": "ro"})  # already an SQLite URI
+        if not os.path.exists(path):
+            raise StorageError(f"storage {self.safe_url!r}: no database file at {path!r} (opened for reading, "
+                               f"so it is not created)")
+        # Percent-encoding keeps '?', '#' and '%' in a file name from being read as URI syntax.
+        uri = "file:" + urllib.parse.quote(os.path.abspath(path))
+        return parsed.set(database=uri, query={**parsed.query, "mode": "ro", "uri": "true"})
 
     def _connect(self) -> Connection:
         """A connection from the pool; waits for a database server that is restarting.
@@ -210,6 +253,9 @@ class SQLStorage(Storage):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
+        if write and self.read_only:
+            raise StorageError(f"storage {self.safe_url!r} was opened read-only: it cannot be changed; "
+                               f"open it without read_only=True to write")
         committing = False
         try:
             with self._connect() as connection:
@@ -250,6 +296,33 @@ class SQLStorage(Storage):
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
+        self._check_version(version)
+
+    def _check_readable(self) -> None:
+        """Check, without changing anything, that the database holds evotune's tables.
+
+        Raises:
+            StorageError: When evotune's tables are missing (another program's database, or
+                one evotune never wrote to) or its version is not a number.
+            SchemaVersionError: When the database was written by a newer evotune.
+        """
+        with self._transaction(write=False) as conn:
+            version = self._stored_version(conn)
+            existing = set(sa.inspect(conn).get_table_names())
+        tables = (meta_table.name, studies_table.name, trials_table.name)
+        missing = [name for name in tables if name not in existing]
+        if version is None or missing:
+            if len(missing) == len(tables):
+                found = "it holds no evotune tables"
+            else:
+                found = f"it lacks the table(s) {', '.join(missing)}" if missing else "it has no schema_version"
+            raise StorageError(
+                f"storage {self.safe_url!r} is not an evotune database ({found}); it was opened for reading "
+                f"only, so nothing was created: check the storage URL"
+            )
+        self._check_version(version)
+
+    def _check_version(self, version: int | str | None) -> None:
         if not isinstance(version, int):
             raise StorageError(f"storage {self.safe_url!r}: schema_version {version!r} in table evotune_meta is not a "
                                f"number; the database was edited or is damaged")
@@ -284,10 +357,10 @@ class SQLStorage(Storage):
         self._engine.dispose()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url}
+        return {"url": self.url, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"])  # type: ignore[misc]
+        self.__init__(state["url"], read_only=state.get("read_only", False))  # type: ignore[misc]
 
     # -- studies ---------------------------------------------------------------------------
     @staticmethod

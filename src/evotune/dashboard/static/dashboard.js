@@ -116,8 +116,12 @@
       plotCost: 0, kind: "history", columns: [], sort: "number", order: "desc", filters: {}, offset: 0,
       limit: 50, poll: 2, summary: null,
     };
+    // An array value becomes one query key per item (params=a&params=b): names may hold commas.
     const api = function (path, extra) {
-      const query = new URLSearchParams(Object.assign({ name: name }, extra || {}));
+      const query = new URLSearchParams({ name: name });
+      for (const [key, value] of Object.entries(extra || {})) {
+        for (const item of Array.isArray(value) ? value : [value]) query.append(key, item);
+      }
       return path + "?" + query.toString();
     };
     document.getElementById("title").textContent = name;
@@ -205,7 +209,7 @@
       const y = document.getElementById("contour-y").value;
       if (!x && !y) return null;
       if (!x || !y || x === y) return undefined;  // wait until two different parameters are chosen
-      return x + "," + y;
+      return [x, y];
     }
 
     async function loadPlot() {
