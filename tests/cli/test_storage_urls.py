@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 import evotune as et
 import evotune.cli.visual as visual
+
+from ..samples import evotune_file, odd_names_study, other_program_file, schema_and_journal
 
 pytest.importorskip("plotly")
 
@@ -20,24 +19,6 @@ COMMANDS = {
     "add": ["add", "demo", "--param", "x=0.5", "--metric", "value=1"],
     "plot": ["plot", "demo", "history", "-o", "out.html"],
 }
-
-
-def _study(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    study = et.Study({"x": et.Float(0.0, 1.0)}, storage=url, name="demo", strategy=et.RandomSearch(seed=0))
-    study.optimize(lambda p: p["x"], max_trials=4, show_progress=False)
-    study.storage.close()
-    return url
-
-
-def _look(path: Path) -> tuple[list[str], str]:
-    """The names in the file's schema, and its journal mode (both stored in the file)."""
-    connection = sqlite3.connect(path)
-    try:
-        names = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master"))
-        return names, connection.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -69,34 +50,27 @@ def test_an_in_memory_sqlite_url_is_refused(cli, command, url):
 
 def test_listing_and_plotting_change_nothing_in_the_file(cli, tmp_path):
     path = tmp_path / "evotune.db"
-    url = _study(path)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode = DELETE")  # as a user may have left it
-    connection.close()
-    before = _look(path)
+    url = evotune_file(path, trials=4, journal="DELETE")
+    before = schema_and_journal(path)
     assert before[1] == "delete"
     assert cli("studies", "--storage", url).exit_code == 0
     result = cli("plot", "demo", "history", "-o", tmp_path / "h.html", "--storage", url)
     assert result.exit_code == 0, result.output
-    assert _look(path) == before
+    assert schema_and_journal(path) == before
 
 
 @pytest.mark.parametrize("command", ["studies", "plot"])
 def test_another_programs_database_is_refused_and_left_as_it_was(cli, tmp_path, command):
     path = tmp_path / "other.db"
-    connection = sqlite3.connect(path)
-    connection.execute("CREATE TABLE users (id INTEGER)")
-    connection.commit()
-    connection.close()
-    result = cli(*COMMANDS[command], "--storage", f"sqlite:///{path}")
+    result = cli(*COMMANDS[command], "--storage", other_program_file(path))
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: storage 'sqlite:///{path}' is not an evotune database (it holds "
                                     f"no evotune tables)")
-    assert _look(path) == (["users"], "delete")
+    assert schema_and_journal(path) == (["users"], "delete")
 
 
 def test_commands_that_write_still_open_the_database_for_writing(cli, tmp_path):
-    url = _study(tmp_path / "evotune.db")
+    url = evotune_file(tmp_path / "evotune.db", trials=4)
     result = cli("add", "demo", "--param", "x=0.5", "--metric", "value=0.5", "--storage", url)
     assert result.exit_code == 0, result.output
     assert len(et.Study.load("demo", url).trials) == 5
@@ -107,10 +81,7 @@ def test_commands_that_write_still_open_the_database_for_writing(cli, tmp_path):
 def odd_names(tmp_path) -> str:
     """A study whose parameter names hold a comma and spaces."""
     url = f"sqlite:///{tmp_path / 'odd.db'}"
-    space = {"a,b": et.Float(0.0, 1.0), "c": et.Float(0.0, 1.0), " d ": et.Float(0.0, 1.0)}
-    study = et.Study(space, storage=url, name="odd", strategy=et.RandomSearch(seed=0))
-    study.optimize(lambda p: p["a,b"] + p["c"] + p[" d "], max_trials=12, show_progress=False)
-    study.storage.close()
+    odd_names_study(url, "odd", 12)
     return url
 
 

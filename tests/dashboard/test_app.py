@@ -15,6 +15,7 @@ from evotune.storage import MemoryStorage, SQLStorage
 from evotune.trial import TrialState
 
 from ..plot.studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study, random_study
+from ..samples import odd_names_study
 
 pytest.importorskip("starlette")
 pytest.importorskip("plotly")
@@ -278,9 +279,7 @@ def test_an_empty_study_and_one_whose_trials_all_failed():
 def comma_client(tmp_path) -> TestClient:
     """A study whose parameter names hold a comma and spaces, served from an SQLite file."""
     url = f"sqlite:///{tmp_path / 'comma.db'}"
-    space = {"a,b": et.Float(0.0, 1.0), "c": et.Float(0.0, 1.0), " d ": et.Float(0.0, 1.0)}
-    study = et.Study(space, storage=url, name="comma", strategy=et.RandomSearch(seed=0))
-    study.optimize(lambda p: p["a,b"] + p["c"] + p[" d "], max_trials=8, show_progress=False)
+    odd_names_study(url, "comma", 8)
     return TestClient(create_app(url), base_url="http://127.0.0.1")
 
 

@@ -16,6 +16,7 @@ import evotune as et
 from evotune.storage import SQLStorage
 
 from ..plot.studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study
+from ..samples import odd_names_study
 
 pytestmark = pytest.mark.browser
 
@@ -138,10 +139,7 @@ def test_list_study_table_plot_and_live_update(browser, server, tmp_path):
 
 def test_contour_of_parameters_whose_names_hold_a_comma(browser, tmp_path):
     url = f"sqlite:///{tmp_path / 'comma.db'}"
-    space = {"a,b": et.Float(0.0, 1.0), "c": et.Float(0.0, 1.0), " d ": et.Float(0.0, 1.0)}
-    study = et.Study(space, storage=url, name="comma", strategy=et.RandomSearch(seed=0))
-    study.optimize(lambda p: p["a,b"] + p["c"] + p[" d "], max_trials=12, show_progress=False)
-    study.storage.close()
+    odd_names_study(url, "comma", 12)
     with _serving(url) as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(20_000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +12,7 @@ from evotune.cli import main
 from evotune.dashboard.app import is_loopback
 
 from ..plot.studies import random_study
+from ..samples import other_program_file, schema_and_journal
 
 pytest.importorskip("starlette")
 
@@ -107,18 +107,11 @@ def test_a_malformed_url_is_one_error_line(served, storage, shown):
 
 def test_another_programs_database_is_refused_and_left_as_it_was(served, tmp_path):
     path = tmp_path / "other.db"
-    connection = sqlite3.connect(path)
-    connection.execute("CREATE TABLE users (id INTEGER)")
-    connection.commit()
-    connection.close()
-    result = CliRunner().invoke(main, ["dashboard", "--storage", f"sqlite:///{path}"], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["dashboard", "--storage", other_program_file(path)], catch_exceptions=False)
     assert result.exit_code == 1 and served == []
     assert f"Error: storage 'sqlite:///{path}' is not an evotune database (it holds no evotune tables)" \
         in result.output
-    connection = sqlite3.connect(path)
-    assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
-    assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-    connection.close()
+    assert schema_and_journal(path) == (["users"], "delete")
 
 
 def test_the_served_storage_is_read_only(served, url):

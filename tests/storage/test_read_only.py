@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import sqlite3
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,43 +13,19 @@ from evotune.storage.sql import _normalize_url
 from evotune.trial import TrialState
 
 from ..conftest import POSTGRES_URL, SQL_BACKENDS, clean_postgres
-
-
-def _evotune_file(path: Path, trials: int = 3) -> str:
-    url = f"sqlite:///{path}"
-    study = et.Study({"x": et.Float(0.0, 1.0)}, storage=url, name="demo", strategy=et.RandomSearch(seed=0))
-    study.optimize(lambda p: p["x"], max_trials=trials, show_progress=False)
-    study.storage.close()
-    return url
-
-
-def _other_program_file(path: Path) -> None:
-    connection = sqlite3.connect(path)
-    connection.execute("CREATE TABLE users (id INTEGER)")
-    connection.commit()
-    connection.close()
-
-
-def _look(path: Path) -> tuple[list[str], str]:
-    """The names in the file's schema, and its journal mode (both stored in the file)."""
-    connection = sqlite3.connect(path)
-    try:
-        names = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master"))
-        return names, connection.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        connection.close()
+from ..samples import evotune_file, other_program_file, schema_and_journal
 
 
 def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
     path = tmp_path / "other.db"
-    _other_program_file(path)
-    before = _look(path)
+    other_program_file(path)
+    before = schema_and_journal(path)
     with pytest.raises(et.StorageError) as raised:
         SQLStorage(f"sqlite:///{path}", read_only=True)
     assert str(raised.value) == (
         f"storage 'sqlite:///{path}' is not an evotune database (it holds no evotune tables); it was opened "
         f"for reading only, so nothing was created: check the storage URL")
-    assert _look(path) == before == (["users"], "delete")
+    assert schema_and_journal(path) == before == (["users"], "delete")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
@@ -79,20 +53,17 @@ def test_an_empty_database_is_refused_and_stays_empty(backend, tmp_path):
 
 def test_the_journal_mode_of_an_evotune_file_is_left_as_it_is(tmp_path):
     path = tmp_path / "evotune.db"
-    url = _evotune_file(path)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode = DELETE")  # a user switched it back by hand
-    connection.close()
-    before = _look(path)
+    url = evotune_file(path, journal="DELETE")
+    before = schema_and_journal(path)
     storage = SQLStorage(url, read_only=True)
     assert [s.n_trials for s in storage.list_studies()] == [3]
     assert len(storage.get_trials(storage.load_study("demo").study_id)) == 3
     storage.close()
-    assert _look(path) == before and before[1] == "delete"
+    assert schema_and_journal(path) == before and before[1] == "delete"
 
 
 def test_writes_are_refused(tmp_path):
-    url = _evotune_file(tmp_path / "evotune.db")
+    url = evotune_file(tmp_path / "evotune.db")
     storage = SQLStorage(url, read_only=True)
     study_id = storage.load_study("demo").study_id
     with pytest.raises(et.StorageError, match="was opened read-only: it cannot be changed"):
@@ -105,12 +76,12 @@ def test_writes_are_refused(tmp_path):
 
 def test_a_reader_sees_what_a_running_study_writes(tmp_path):
     path = tmp_path / "evotune.db"
-    url = _evotune_file(path)
+    url = evotune_file(path)
     reader = SQLStorage(url, read_only=True)
     study_id = reader.load_study("demo").study_id
     assert len(reader.get_trials(study_id)) == 3
     study = et.Study.load("demo", url)  # the writer keeps the file in WAL mode
-    assert _look(path)[1] == "wal"
+    assert schema_and_journal(path)[1] == "wal"
     study.optimize(lambda p: p["x"], max_trials=5, show_progress=False)
     assert len(reader.get_trials(study_id)) == 5  # the same pooled connections, fresh data
     running = study.ask()
@@ -136,12 +107,12 @@ def test_a_missing_file_is_refused_and_not_created(tmp_path):
 def test_an_odd_file_name_is_opened(tmp_path):
     folder = tmp_path / "runs ?#%20 here"
     folder.mkdir()
-    url = _evotune_file(folder / "a?b#c%41.db")
+    url = evotune_file(folder / "a?b#c%41.db")
     assert SQLStorage(url, read_only=True).list_studies()[0].n_trials == 3
 
 
 def test_open_storage_read_only(tmp_path):
-    url = _evotune_file(tmp_path / "evotune.db")
+    url = evotune_file(tmp_path / "evotune.db")
     storage = open_storage(url, read_only=True)
     assert isinstance(storage, SQLStorage) and storage.read_only
     assert pickle.loads(pickle.dumps(storage)).read_only  # a copy in another process reads only too
@@ -153,7 +124,7 @@ def test_open_storage_read_only(tmp_path):
 
 def test_an_sqlite_uri_is_opened_read_only_too(tmp_path):
     path = tmp_path / "evotune.db"
-    _evotune_file(path)
+    evotune_file(path)
     storage = SQLStorage(f"sqlite:///file:{path}?uri=true", read_only=True)
     assert storage.list_studies()[0].n_trials == 3
     missing = tmp_path / "none.db"
