@@ -502,6 +502,17 @@ def test_callbacks_none_means_none_and_anything_but_callables_is_refused(strateg
     assert len(s.trials) == 2
 
 
+def test_a_callback_can_stop_the_run_and_say_why():
+    s = study()
+    s.optimize(lambda p: p["x"], max_trials=30, callbacks=[lambda st, t: st.stop("plateau") if t.number == 3 else None])
+    assert len(s.trials) == 4 and s.stop_reason == "plateau"
+    s.optimize(lambda p: p["x"], max_trials=30, callbacks=[lambda st, t: st.stop()])
+    assert len(s.trials) == 5 and s.stop_reason == "stopped by a callback"
+    for bad in ("", "  ", None, 3):
+        with pytest.raises(et.ConfigError, match="reason must be a non-empty string"):
+            s.stop(bad)
+
+
 # -- persistence: resume, load, list, conflicts ------------------------------------------------------------
 
 def test_recreating_a_study_resumes_it(storage):

@@ -270,6 +270,28 @@ class Study:
         self._remember(trial)
         return trial
 
+    def stop(self, reason: str = "stopped by a callback") -> None:
+        """Ask a running :meth:`optimize` to start no new trial; the running ones finish.
+
+        Call it from a callback (``callbacks=[...]``), say when a trial shows that the rest of
+        the run is pointless. ``stop_reason`` becomes ``reason`` unless the run already has one.
+
+        Raises:
+            ConfigError: For a reason that is not a non-empty string.
+
+        Example:
+            >>> import evotune as et
+            >>> study = et.Study({"x": et.Float(0, 1)})
+            >>> _ = study.optimize(lambda p: p["x"], max_trials=50,
+            ...                    callbacks=[lambda s, t: s.stop("good enough") if t.number == 4 else None])
+            >>> len(study.trials), study.stop_reason
+            (5, 'good enough')
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(f"reason must be a non-empty string, got {reason!r}")
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
     # -- ask and tell ------------------------------------------------------------------------
     def ask(self) -> Trial:
         """Start the next trial (enqueued first, then the strategy's proposal) and return it.

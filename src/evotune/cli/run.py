@@ -142,7 +142,7 @@ class UnnamedMetricStop:
     def __call__(self, study: Study, trial: Trial) -> None:
         if self.trial is None and trial.state is TrialState.FAILED and (trial.error or "").startswith(SEVERAL_METRICS):
             self.trial = trial
-            study.stop_reason = "no metric named in [study]"
+            study.stop("no metric named in [study]")
 
     def check(self) -> None:
         """Raise ConfigError (the trial's error names the file) when the run stopped for that reason."""
