@@ -27,6 +27,7 @@ from evotune.results import parse_result
 from evotune.space import Distribution, Space
 from evotune.storage import Storage, StudySummary, open_storage
 from evotune.storage.base import DuplicateTrialError
+from evotune.storage.schema import dumps
 from evotune.strategies import (
     WAIT,
     GridSearch,
@@ -56,7 +57,7 @@ _LOOP_OPTIONS = tuple(
 
 
 def _check_attrs(attrs: Any) -> None:
-    """Refuse trial attributes that are not a mapping of names to values JSON can store."""
+    """Refuse trial attributes that are not a mapping of names to values the storage can write."""
     if attrs is None:
         return
     if not isinstance(attrs, Mapping):
@@ -65,7 +66,7 @@ def _check_attrs(attrs: Any) -> None:
         try:
             if not isinstance(name, str):
                 raise TypeError("the name is not a string")
-            json.dumps(value, allow_nan=False)
+            dumps(value)
         except (TypeError, ValueError) as problem:
             raise ConfigError(f"attrs[{name!r}] = {value!r} cannot be stored as JSON ({problem})") from None
 

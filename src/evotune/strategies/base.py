@@ -154,6 +154,11 @@ class History(Sequence[Trial]):
         return self._best
 
 
+def space_size(space: Space) -> float:
+    """Number of distinct configurations of ``space`` (``math.inf`` when a parameter is continuous)."""
+    return math.prod((dist.cardinality for dist in space.values()), start=1.0)
+
+
 #: A finite space this small is enumerated to find an unseen configuration when random draws fail.
 ENUMERABLE = 4096
 
@@ -174,7 +179,7 @@ def draw_unseen(
         params = space.sample(rng)
         if space.key(params) not in taken and not history.seen(params):
             return params
-    size = math.prod(dist.cardinality for dist in space.values())
+    size = space_size(space)
     if size > ENUMERABLE:
         return params
     axes = space.grid_axes()
@@ -214,10 +219,7 @@ class Strategy(ABC):
 
     def size(self, space: Space | Mapping[str, Any]) -> float:
         """Number of distinct proposals this strategy can make (``math.inf`` when unbounded)."""
-        total = 1.0
-        for dist in Space.coerce(space).values():
-            total *= dist.cardinality
-        return total
+        return space_size(Space.coerce(space))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"seed": self.seed, **self.settings()}.items())
