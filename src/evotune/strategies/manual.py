@@ -15,7 +15,7 @@ class ManualSearch(Strategy):
     Example:
         >>> import evotune as et
         >>> study = et.Study({"x": et.Int(0, 9)}, strategy=et.ManualSearch())
-        >>> study.enqueue({"x": 3})
+        >>> _ = study.enqueue({"x": 3})
         >>> _ = study.optimize(lambda p: p["x"])
         >>> study.stop_reason
         'queue empty'
