@@ -414,6 +414,38 @@ def test_ctrl_c_marks_the_running_trial_interrupted_and_loses_nothing(storage):
     assert resumed.trials[3].error == "interrupted"
 
 
+def test_requeue_interrupted_lets_a_resumed_grid_evaluate_the_interrupted_point():
+    grid = et.Study({"x": et.Int(0, 5)}, strategy=et.GridSearch())
+    seen = []
+
+    def objective(params):
+        seen.append(params["x"])
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return params["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        grid.optimize(objective, max_trials=6)
+    interrupted = seen[2]
+    retries = grid.requeue_interrupted(max_trials=6)
+    assert [t.attrs["retry_of"] for t in retries] == [2] and retries[0].params == {"x": interrupted}
+    assert grid.requeue_interrupted(max_trials=6) == []  # once each
+    grid.optimize(lambda p: p["x"], max_trials=6)
+    complete = sorted(t.params["x"] for t in grid.trials if t.state is et.TrialState.COMPLETE)
+    assert complete == list(range(6))  # every grid point, the interrupted one included
+    assert len(grid.trials) == 7 and grid.stop_reason in ("max_trials reached", "strategy exhausted")
+
+
+def test_requeue_interrupted_queues_nothing_the_run_would_not_start():
+    s = study()
+    s.add(GOOD, 0.5)
+    s.tell(s.ask(), error="interrupted")
+    assert s.requeue_interrupted(max_trials=1) == []  # 2 trials started: no room for a retry
+    assert s.requeue_interrupted(max_trials=10, target=0.6) == []  # the target is already reached
+    assert [t.state for t in s.trials] == [et.TrialState.COMPLETE, et.TrialState.FAILED]
+    assert [t.attrs["retry_of"] for t in s.requeue_interrupted(max_trials=2)] == [1]  # exactly room for it
+
+
 # -- failures ---------------------------------------------------------------------------------------------
 
 def test_objective_that_raises_fails_the_trial_and_the_study_goes_on():

@@ -20,11 +20,12 @@ from evotune.exceptions import (
     StudyConflictError,
     TrialStateError,
 )
-from evotune.execution.loop import check_callbacks, run_optimization
+from evotune.execution.loop import check_callbacks, run_optimization, starts_every_waiting
 from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
 from evotune.results import parse_result
 from evotune.space import Distribution, Space
+from evotune.stopping import StopCriteria
 from evotune.storage import Storage, StudySummary, open_storage
 from evotune.storage.base import DuplicateTrialError
 from evotune.storage.schema import dumps
@@ -366,6 +367,40 @@ class Study:
         if retried is not None:
             self._remember(retried)
         return retried
+
+    def requeue_interrupted(self, max_trials: int | None = None, target: float | None = None) -> list[Trial]:
+        """Queue again, once each, the trials a Ctrl-C interrupted, so that a resumed run tries them.
+
+        Ctrl-C records the running trials FAILED ("interrupted"). Left alone, a resumed grid, or
+        a resumed queue of guesses, skips their configurations. Call this before resuming with
+        :meth:`optimize`, giving it the same ``max_trials`` and ``target``. It queues the
+        interrupted trials only when that run will start every one of them; a retry queued while
+        the budget is used up would wait in the study for ever. It queues nothing once ``target``
+        is reached. A retry stands in for the trial it repeats, so it does not use the budget a
+        second time. ``evotune run`` calls it on every resume.
+
+        Returns:
+            The queued trials (WAITING, with ``attrs["retry_of"]`` the interrupted trial's
+            number), or an empty list.
+
+        Example:
+            >>> import evotune as et
+            >>> study = et.Study({"x": et.Float(0, 1)})
+            >>> _ = study.tell(study.ask(), error="interrupted")  # what Ctrl-C leaves behind
+            >>> [t.attrs["retry_of"] for t in study.requeue_interrupted(max_trials=10)]
+            [0]
+        """
+        self._sync()
+        criteria = StopCriteria(max_trials=max_trials, target=target, direction=self.direction)
+        if criteria.reached_target(self._best_value()):
+            return []
+        history = self._history
+        retried = {t.attrs.get("retry_of") for t in history}
+        interrupted = [t for t in history if t.state is TrialState.FAILED and t.error == "interrupted"
+                       and t.number not in retried]
+        if not interrupted or not starts_every_waiting(history, max_trials):
+            return []
+        return [retry for retry in map(self._retry, interrupted) if retry is not None]
 
     def tell(
         self, trial: Trial | int, result: float | Mapping[str, float] | None = None, *,

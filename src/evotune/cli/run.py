@@ -19,7 +19,6 @@ from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
 from evotune.exceptions import ConfigError
 from evotune.space import Float
-from evotune.stopping import StopCriteria
 from evotune.storage import redact_url
 from evotune.strategies import GridSearch
 from evotune.study import Study
@@ -76,7 +75,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
     resumed = len(study.trials)
-    requeued = _requeue_interrupted(study, settings)
+    requeued = study.requeue_interrupted(settings.max_trials, settings.target)
     _announce(study, settings, url, resumed, requeued)
     objective = CommandObjective(settings.command, cwd=settings.cwd, env=settings.env, timeout=settings.timeout,
                                  metrics_file=settings.metrics_file, metric=study.metric,
@@ -148,46 +147,6 @@ class UnnamedMetricStop:
         """Raise ConfigError (the trial's error names the file) when the run stopped for that reason."""
         if self.trial is not None:
             raise ConfigError(f"{self.trial.error}; the run stopped after trial {self.trial.number}")
-
-
-def _requeue_interrupted(study: Study, settings: RunSettings) -> list[Trial]:
-    """Queue again the trials a Ctrl-C interrupted, once each (a resumed grid must not skip them).
-
-    Only when this run will start them: a retry queued while the budget is used up would stay
-    WAITING in the study. The interrupted trials are queued by a later run with more budget.
-    """
-    trials = study.trials
-    retried = {t.attrs.get("retry_of") for t in trials}
-    interrupted = [t for t in trials if t.state is TrialState.FAILED and t.error == "interrupted"
-                   and t.number not in retried]
-    if not interrupted or not _will_start_queued_trials(study, settings):
-        return []
-    requeued = []
-    for trial in interrupted:
-        retry = study._retry(trial)
-        if retry is not None:
-            requeued.append(retry)
-    return requeued
-
-
-def _will_start_queued_trials(study: Study, settings: RunSettings) -> bool:
-    """Whether a run with these limits starts every WAITING trial, including retries queued now.
-
-    ``optimize`` lets the study reach ``max_trials`` started trials plus one per retry in the
-    study, so each retry queued makes room for itself; queued trials are started first, in
-    order. They all start when the trials started or queued fit within ``max_trials`` plus the
-    retries already in the study. A target already reached starts nothing.
-    """
-    best = study.best
-    criteria = StopCriteria(target=settings.target, direction=study.direction)
-    if best is not None and criteria.reached_target(best.value):
-        return False
-    if settings.max_trials is None:
-        return True
-    history = study.history
-    waiting = sum(t.state is TrialState.WAITING for t in history)
-    retries = sum("retry_of" in t.attrs for t in history)
-    return history.n_started + waiting <= settings.max_trials + retries
 
 
 def _announce(study: Study, settings: RunSettings, url: str, resumed: int, requeued: list[Trial]) -> None:

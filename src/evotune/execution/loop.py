@@ -27,6 +27,7 @@ from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
 from evotune.results import Report, parse_result
 from evotune.stopping import StopCriteria
+from evotune.strategies.base import History
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
@@ -126,6 +127,20 @@ def run_optimization(
         runner.close(abort=aborted)
     logger.info("study %r stopped: %s", study.name, study.stop_reason)
     return study.best
+
+
+def starts_every_waiting(history: History, max_trials: int | None) -> bool:
+    """Whether ``optimize(max_trials=...)`` would start every WAITING trial of ``history``.
+
+    The loop lets a study reach ``max_trials`` started trials plus one per retry in it (a retry
+    stands in for the trial it repeats), and starts the queued trials first, in order: they all
+    start when the trials started or queued fit within that budget.
+    """
+    if max_trials is None:
+        return True
+    waiting = sum(t.state is TrialState.WAITING for t in history)
+    retries = sum("retry_of" in t.attrs for t in history)
+    return history.n_started + waiting <= max_trials + retries
 
 
 class _Run:
