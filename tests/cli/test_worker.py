@@ -49,6 +49,9 @@ def test_the_files_stopping_criteria_apply(cli, script, config, tmp_path):
     result = cli("worker", "--config", path, "-q", "--no-progress", "--time-budget", "60")
     assert "stopped: max_failures reached" in result.stdout, result.output
     assert len(load(tmp_path).trials) == 2
+    again = cli("worker", "--config", path, "-q", "--no-progress", "--max-failures", "1")  # the option wins
+    assert "stopped: max_failures reached" in again.stdout, again.output
+    assert len(load(tmp_path).trials) == 3
 
     script("train.py", SCORE)  # minimize score: 0 reaches the target
     target = config(command=["train.py"], name="target", strategy='type = "grid"',

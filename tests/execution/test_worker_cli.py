@@ -89,6 +89,24 @@ def test_worker_runs_the_command_of_a_config_file(folder, sqlite_url):
     assert "stopped: strategy exhausted" in result.output
 
 
+def test_worker_stops_at_its_patience_target_and_max_failures(folder, sqlite_url):
+    (folder / "flaky.py").write_text("def objective(params):\n    raise ValueError('diverged')\n")
+    grid = et.Study({"x": et.Int(0, 9)}, storage=sqlite_url, name="g", strategy=et.GridSearch())
+
+    def work(*options: str, objective: str = "train:objective") -> str:
+        result = CliRunner().invoke(main, ["worker", "g", "--objective", objective, "--storage", sqlite_url,
+                                           "-q", "--no-progress", *options])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "stopped: max_failures reached" in work("--max-failures", "2", objective="flaky:objective")
+    assert len(grid.trials) == 2
+    assert "stopped: target reached" in work("--target", "1.0")  # the grid reaches (x - 1)^2 = 1 at x = 2
+    assert [t.params["x"] for t in grid.trials] == [0, 1, 2]
+    assert "stopped: patience exhausted" in work("--patience", "3")  # x = 3, 4, 5 only get worse
+    assert len(grid.trials) == 6
+
+
 @pytest.mark.parametrize("args, message", [
     (["nope", "--objective", "train:objective"], "no study named 'nope'"),
     (["s", "--objective", "train"], "--objective must look like module:function"),

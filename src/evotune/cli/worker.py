@@ -89,12 +89,14 @@ class _Work:
     runs_commands: bool
     url: str
     n_jobs: int
-    limits: dict[str, Any]  # for optimize: max_trials, timeout, and from a config patience, target, max_failures
+    limits: dict[str, Any]  # for optimize: max_trials, timeout, patience, target, max_failures
 
 
 def _work(name: str | None, objective: str | None, config: str | None, storage: str | None,
-          max_trials: int | None, n_jobs: int | None, time_budget: float | None) -> _Work:
-    """The study, objective and limits from the command line (and, with --config, the file's [run])."""
+          max_trials: int | None, n_jobs: int | None, time_budget: float | None,
+          stops: dict[str, Any]) -> _Work:
+    """The study, objective and limits from the command line (and, with --config, the file's [run]);
+    ``stops`` holds the options patience, target and max_failures (None when not given)."""
     if (objective is None) == (config is None):
         raise ConfigError("give the objective with exactly one of --objective module:function or --config tune.toml")
     if objective is not None:
@@ -102,7 +104,7 @@ def _work(name: str | None, objective: str | None, config: str | None, storage: 
             raise ConfigError("give the study NAME with --objective (or use --config tune.toml)")
         url = storage or DEFAULT_URL
         return _Work(load_study(name, url), import_objective(objective), False, url,
-                     1 if n_jobs is None else n_jobs, {"max_trials": max_trials, "timeout": time_budget})
+                     1 if n_jobs is None else n_jobs, {"max_trials": max_trials, "timeout": time_budget, **stops})
     from evotune.cli.command import CommandObjective
     from evotune.cli.config import load_config
 
@@ -111,7 +113,8 @@ def _work(name: str | None, objective: str | None, config: str | None, storage: 
     assert tune.run is not None
     if name is not None and name != tune.name:
         raise ConfigError(f"study NAME {name!r} differs from the name in {config}: {tune.name!r}")
-    settings = tune.run.with_overrides(config, max_trials=max_trials, n_jobs=n_jobs, time_budget=time_budget)
+    settings = tune.run.with_overrides(config, max_trials=max_trials, n_jobs=n_jobs, time_budget=time_budget,
+                                       **stops)
     url = storage or tune.storage
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
@@ -145,6 +148,10 @@ def _trial_line(study: Study, trial: Trial) -> str:
               help="Trials this worker runs at once (-1: one per core; default: the config's n_jobs, else 1).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Start no new trial after this long.")
+@click.option("--patience", type=click.IntRange(min=1),
+              help="Stop after this many trials of this worker without improvement.")
+@click.option("--target", type=float, help="Stop once the study's best value reaches this.")
+@click.option("--max-failures", type=click.IntRange(min=1), help="Stop after this many failed trials of this worker.")
 @click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
               help="Times a trial whose worker died is run again.")
 @click.option("--heartbeat", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
@@ -156,12 +163,12 @@ def _trial_line(study: Study, trial: Trial) -> str:
 @click.pass_context
 def worker_command(ctx: click.Context, name: str | None, objective_spec: str | None, config: str | None,
                    storage: str | None, max_trials: int | None, n_jobs: int | None, time_budget: float | None,
-                   retries: int, heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
+                   patience: int | None, target: float | None, max_failures: int | None, retries: int, heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
     """Run trials of study NAME as one of many workers sharing its storage.
 
     Start it on each machine; stop it with Ctrl-C (its running trials are marked FAILED,
-    "interrupted") or let it stop at --max-trials, when the strategy is exhausted, or after
-    --time-budget.
+    "interrupted") or let it stop at --max-trials, when the strategy is exhausted, after
+    --time-budget, or at --patience, --target or --max-failures.
 
     \b
     Examples:
@@ -169,7 +176,8 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
       evotune worker mlp --objective ./train.py:objective -j 4
       evotune worker --config tune.toml --storage postgresql://tuner@db/studies
     """
-    work = _work(name, objective_spec, config, storage, max_trials, n_jobs, time_budget)
+    stops = {"patience": patience, "target": target, "max_failures": max_failures}
+    work = _work(name, objective_spec, config, storage, max_trials, n_jobs, time_budget, stops)
     study, n_jobs = work.study, work.n_jobs
     me = worker_name()
     executor = None
