@@ -91,6 +91,24 @@ def test_a_reader_sees_what_a_running_study_writes(tmp_path):
     assert reader.list_studies()[0].n_complete == 6
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs EVOTUNE_TEST_POSTGRES_URL")
+def test_postgresql_itself_refuses_a_reader_s_writes():
+    clean_postgres(POSTGRES_URL)
+    study = et.Study({"x": et.Float(0, 1)}, storage=POSTGRES_URL, name="demo")
+    study.optimize(lambda p: p["x"], max_trials=3, show_progress=False)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-c%20statement_timeout%3D4321"  # a user's own session options
+    reader = SQLStorage(url, read_only=True)
+    with reader._engine.connect() as connection:  # past evotune's own check, straight to the server
+        assert connection.exec_driver_sql("SHOW default_transaction_read_only").scalar() == "on"
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"  # kept
+        with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+            connection.exec_driver_sql("DELETE FROM evotune_trials")
+    assert len(reader.get_trials(reader.load_study("demo").study_id)) == 3
+    assert len(et.Study.load("demo", POSTGRES_URL).trials) == 3
+
+
 @pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_sqlite_url_is_refused(url):
     with pytest.raises(et.StorageError, match="names no database file"):

@@ -15,7 +15,8 @@ messages never show the password of a URL.
 Opened with ``read_only=True`` (as the dashboard, ``evotune studies`` and ``evotune plot``
 do), the storage changes nothing in the database: it creates no tables, leaves the journal
 mode as it is (WAL is a setting stored in the file), opens a SQLite file in SQLite's
-read-only mode, refuses every write, and refuses a database that holds no evotune tables.
+read-only mode and PostgreSQL sessions as read-only transactions (so the server refuses a
+write too), refuses every write, and refuses a database that holds no evotune tables.
 """
 
 from __future__ import annotations
@@ -174,7 +175,14 @@ class SQLStorage(Storage):
     # -- engine --------------------------------------------------------------------------
     def _create_engine(self, url: str, timeout: float) -> Engine:
         if not self._sqlite:
-            return sa.create_engine(url, pool_pre_ping=True, future=True)
+            connect_args = {}
+            parsed = sa.engine.make_url(url)
+            if self.read_only and parsed.get_backend_name() == "postgresql":
+                # The server itself then refuses every write of these sessions.
+                options = " ".join(filter(None, [str(parsed.query.get("options", "")),
+                                                 "-c default_transaction_read_only=on"]))
+                connect_args["options"] = options
+            return sa.create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
         parsed = sa.engine.make_url(url)
         path = parsed.database
         if self.read_only:
