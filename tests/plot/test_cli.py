@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+import evotune as et
 from evotune.cli import main
 from evotune.storage import SQLStorage
 
-from .studies import evolution_study, random_study
+from .studies import evolution_study, mixed_space, random_study
 
 pytest.importorskip("plotly")
 
@@ -55,6 +56,16 @@ def test_bad_input_exits_2_with_the_reason(url, tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "out.html").exists()
+
+
+def test_importance_of_a_study_whose_value_does_not_vary_exits_2_with_the_reason(url, tmp_path):
+    constant = et.Study(mixed_space(), strategy=et.RandomSearch(seed=0), storage=url, name="constant")
+    constant.optimize(lambda p: 1.0, max_trials=12, show_progress=False)
+    result = run("plot", "constant", "importance", "-o", tmp_path / "i.html", "--storage", url)
+    assert result.exit_code == 2
+    assert "the value does not vary (all 12 complete trials have value = 1.0)" in result.output
+    assert not (tmp_path / "i.html").exists()
+    assert run("plot", "constant", "contour", "-o", tmp_path / "c.html", "--storage", url).exit_code == 0
 
 
 def test_a_bad_output_file(url, tmp_path):

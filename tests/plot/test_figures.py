@@ -28,7 +28,7 @@ from evotune.plot import (
 from evotune.plot.figures import color_range
 from evotune.storage import MemoryStorage
 
-from .studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study, random_study
+from .studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study, mixed_space, random_study
 
 pytest.importorskip("plotly")
 
@@ -78,6 +78,17 @@ def test_contour_defaults_to_the_two_most_important_parameters(study):
     one = et.Study({"x": et.Float(0, 1)})
     with pytest.raises(ConfigError, match="two or more parameters"):
         contour_params(one)
+
+
+def test_contour_of_a_study_whose_value_does_not_vary_shows_the_first_two_parameters():
+    constant = et.Study(mixed_space(), direction="maximize", strategy=et.RandomSearch(seed=0))
+    constant.optimize(lambda p: 0.5, max_trials=20, show_progress=False)
+    # No parameter can be rated, so none is called the most important: the space order stands.
+    assert contour_params(constant) == ("lr", "depth")
+    fig = plot_contour(constant)
+    assert fig.data[0].type == "contour" and fig.layout.xaxis.title.text == "lr"
+    with pytest.raises(ConfigError, match="does not vary"):
+        plot_importance(constant)
 
 
 def test_plot_rejects_unknown_kinds_and_params_where_none_apply(study):

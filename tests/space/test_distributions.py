@@ -291,10 +291,28 @@ def test_grid_values():
     assert et.Float(0.0, 1.0).grid(points=5) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert et.Float(1e-4, 1.0, log=True).grid(points=5) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
     assert et.Int(2, 5).grid() == [2, 3, 4, 5]
-    assert et.Int(0, 10, step=5).grid(points=3) == [0, 5, 10]  # points only concern floats
+    assert et.Int(0, 10, step=5).grid(points=3) == [0, 5, 10]  # points only concern floats and log ints
+    assert et.Int(0, 100).grid(points=3) == list(range(101))
     assert et.Categorical(["a", "b"]).grid(points=7) == ["a", "b"]
     for value in et.Float(0.0, 0.5, step=0.1).grid():
         assert et.Float(0.0, 0.5, step=0.1).contains(value)
+
+
+def test_log_int_grid_takes_points_log_spaced_distinct_integers():
+    assert et.Int(16, 1024, log=True).grid(points=7) == [16, 32, 64, 128, 256, 512, 1024]
+    assert et.Int(1, 2_000_000, log=True).grid(points=5) == [1, 38, 1414, 53183, 2_000_000]
+    # Rounding would give 1, 1, 2, 3, ...: the crowded low end is pushed apart, never repeated.
+    crowded = et.Int(1, 1000, log=True).grid(points=20)
+    assert crowded[:6] == [1, 2, 3, 4, 5, 6] and crowded[-1] == 1000 and len(set(crowded)) == 20
+    assert all(a < b for a, b in zip(crowded, crowded[1:]))
+    huge = et.Int(1, 2**63, log=True).grid(points=70)
+    assert len(set(huge)) == 70 and huge[0] == 1 and huge[-1] == 2**63 and huge == sorted(huge)
+    # No points, or no more integers than points: every integer, as before.
+    assert et.Int(16, 1024, log=True).grid() == list(range(16, 1025))
+    assert et.Int(1, 5, log=True).grid(points=5) == [1, 2, 3, 4, 5]
+    assert et.Int(1, 5, log=True).grid(points=9) == [1, 2, 3, 4, 5]
+    for value in crowded + huge:
+        assert isinstance(value, int)
 
 
 def test_float_without_step_has_no_grid_and_says_how_to_fix():
@@ -310,6 +328,7 @@ def test_float_without_step_has_no_grid_and_says_how_to_fix():
         (et.Int(0, 10**12), None, "1,000,000,000,001", "larger step"),
         (et.Float(0.0, 1.0, step=1e-9), None, "1,000,000,000", "larger step"),
         (et.Float(0.0, 1.0), 10**9, "1,000,000,000", "fewer points"),
+        (et.Int(1, 10**12, log=True), 10**7, "10,000,000", "fewer points"),
     ],
 )
 def test_a_grid_too_long_to_walk_is_refused_before_it_is_built(dist, points, count, remedy):
@@ -318,6 +337,18 @@ def test_a_grid_too_long_to_walk_is_refused_before_it_is_built(dist, points, cou
     message = str(caught.value)
     assert "parameter 'p'" in message and repr(dist) in message and count in message and remedy in message
     assert len(et.Int(0, 999_999).grid()) == 1_000_000  # the longest axis allowed is still built
+
+
+def test_a_log_int_too_long_for_a_grid_gets_advice_that_works_for_it():
+    batch = et.Int(1, 2_000_000, log=True)
+    with pytest.raises(et.SpaceError) as caught:
+        et.GridSearch().size({"batch": batch})
+    message = str(caught.value)
+    assert "parameter 'batch'" in message and "Int(1, 2000000, log=True)" in message and "2,000,000" in message
+    assert "step" not in message  # a log int cannot have one
+    assert "GridSearch(points=N)" in message and "points = N in [strategy]" in message
+    assert "narrow the range" in message and "Categorical" in message and "powers of two" in message
+    assert et.GridSearch(points=5).size({"batch": batch}) == 5  # the first advice works
 
 
 def test_key_merges_float_rounding_noise():

@@ -135,8 +135,20 @@ def test_numeric_crossover_lands_around_and_between_the_parents(dist, seed):
     a, b = dist.sample(rng), dist.sample(rng)
     child = dist.crossover(a, b, rng)
     ua, ub, uc = dist.to_unit(a), dist.to_unit(b), dist.to_unit(child)
-    spread = abs(ua - ub) * 0.25 + (1.0 / dist.cardinality if math.isfinite(dist.cardinality) else 0.0)
+    spread = abs(ua - ub) * 0.25 + _cell_width(dist, child)
     assert min(ua, ub) - spread - 1e-9 <= uc <= max(ua, ub) + spread + 1e-9
+
+
+def _cell_width(dist, value) -> float:
+    """Width, in unit coordinates, of the cell of values that snap to ``value``.
+
+    Even for a log-scale Int, whose cells are wide at the low end: 1 covers [0.5, 1.5) in
+    log scale, a quarter of the unit range of Int(1, 51, log=True).
+    """
+    if isinstance(dist, et.Int) and dist.log:
+        edges = math.log(dist.low - 0.5), math.log(dist.high + 0.5)
+        return (math.log(value + 0.5) - math.log(value - 0.5)) / (edges[1] - edges[0])
+    return 1.0 / dist.cardinality if math.isfinite(dist.cardinality) else 0.0
 
 
 @FAST

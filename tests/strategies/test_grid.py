@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
+import numpy as np
 import pytest
 
 import evotune as et
 from evotune.strategies import History, strategy_from_config
+from evotune.strategies.grid import uniform_integer
 
 SPACE = {"act": et.Categorical(["relu", "tanh"]), "depth": et.Int(1, 3), "dropout": et.Float(0.0, 0.2, step=0.1)}
 
@@ -70,12 +73,65 @@ def test_shuffle_is_a_seeded_permutation():
     assert sorted(orders[0]) == sorted(row_major)  # every cell exactly once
 
 
+def test_shuffled_order_of_grids_numpy_can_draw_is_unchanged():
+    # Values computed before big grids could be shuffled: resumed studies and benchmarks rely on them.
+    first = [tuple(t.params.values()) for t in run_grid(et.GridSearch(shuffle=True, seed=1), max_trials=5).trials]
+    assert first == [("relu", 3, 0.1), ("relu", 3, 0.2), ("tanh", 1, 0.0), ("tanh", 1, 0.1), ("tanh", 1, 0.2)]
+    expected = {
+        (0, 18): (5, 4), (7, 1000): (491, 138), (3, 10**12): (4041776991, 782329517629),
+        (5, 2**62): (3591246020505016425, 51848596439724696),
+        (9, 2**63 - 1): (630879371253699251, 5388035696021111087),
+        (11, 2**63): (5418661943388043181, 903727614711186775),
+    }
+    for (seed, size), order in expected.items():
+        assert et.GridSearch(shuffle=True, seed=seed)._order(size) == order, (seed, size)
+
+
+@pytest.mark.parametrize("size", [2**63 + 1, 10**20, 3 * 2**200])
+def test_shuffled_order_of_a_grid_beyond_int64_is_a_seeded_bijection(size):
+    a, b = et.GridSearch(shuffle=True, seed=4)._order(size)
+    assert 1 <= a < size and 0 <= b < size and math.gcd(a, size) == 1  # i -> a * i + b is a bijection
+    assert et.GridSearch(shuffle=True, seed=4)._order(size) == (a, b)
+    assert et.GridSearch(shuffle=True, seed=5)._order(size) != (a, b)
+
+
+def test_uniform_integer_beyond_int64_covers_its_range():
+    rng = np.random.default_rng(0)
+    high = 3 * 2**64  # not a power of two: rejection sampling must keep the draw uniform
+    draws = [uniform_integer(rng, 2**64, 2**64 + high) for _ in range(3000)]
+    assert all(2**64 <= d < 2**64 + high for d in draws)
+    thirds = np.bincount([(d - 2**64) // 2**64 for d in draws], minlength=3)
+    assert all(900 < count < 1100 for count in thirds), thirds
+
+
+def test_shuffled_grid_of_1e20_cells_runs_a_seeded_random_subset():
+    space = {f"w{i}": et.Int(0, 99) for i in range(10)}
+    assert et.GridSearch(shuffle=True, seed=0).size(space) == 10**20
+
+    def cells(seed):
+        return [tuple(t.params.values()) for t in run_grid(et.GridSearch(shuffle=True, seed=seed), space,
+                                                           max_trials=5).trials]
+
+    first = cells(0)
+    assert len(set(first)) == 5 and first == cells(0) and first != cells(1)
+    assert first[0] != (0,) * 10  # not the row-major start
+
+
 def test_float_without_step_uses_points_log_spaced_for_log():
     space = {"lr": et.Float(1e-4, 1e-1, log=True), "x": et.Float(0.0, 1.0)}
     study = run_grid(et.GridSearch(points=4), space)
     assert len(study.trials) == 16
     assert sorted({t.params["lr"] for t in study.trials}) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
     assert sorted({t.params["x"] for t in study.trials}) == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+
+
+def test_points_give_a_log_int_log_spaced_values():
+    space = {"batch": et.Int(16, 1024, log=True), "act": et.Categorical(["relu", "tanh"])}
+    assert et.GridSearch(points=7).size(space) == 14
+    assert et.GridSearch().size(space) == 1009 * 2  # no points: every integer
+    study = run_grid(et.GridSearch(points=7), space)
+    assert sorted({t.params["batch"] for t in study.trials}) == [16, 32, 64, 128, 256, 512, 1024]
+    assert len(study.trials) == 14 and study.stop_reason == "strategy exhausted"
 
 
 def test_float_without_step_and_no_points_is_a_clear_error_and_writes_nothing():

@@ -220,8 +220,8 @@ def _stop_after_interrupt(executor: ThreadPoolExecutor | None) -> None:
 # -- planning ---------------------------------------------------------------------------------------
 @main.command("grid-size")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--points", type=click.IntRange(min=2), help="Values per float without a step (default: the "
-              "[strategy] points).")
+@click.option("--points", type=click.IntRange(min=2), help="Values per float without a step, and at most per "
+              "log-scale int (default: the [strategy] points).")
 @click.option("--storage", default=None, help="Storage URL (default: the file's [study] storage).")
 def grid_size_command(config: str, points: int | None, storage: str | None) -> None:
     """Count the grid points of CONFIG's space, and estimate the time to run them all.

@@ -25,7 +25,7 @@ from evotune.exceptions import ConfigError
 from evotune.plot import figures
 from evotune.plot.data import contour_data, history_data, parallel_data, slice_data
 from evotune.plot.export import save_figure
-from evotune.plot.importance import MIN_TRIALS, importance_data
+from evotune.plot.importance import MIN_TRIALS, importance_data, values_vary
 from evotune.plot.lineage import has_lineage, lineage_data
 from evotune.plot.source import StudySnapshot, as_snapshot, load_snapshot, pick_params, scored_trials
 
@@ -79,7 +79,11 @@ def plot_contour(study: Any, *, params: Sequence[str] | None = None, metric: str
 
 
 def contour_params(study: Any, params: Sequence[str] | None = None, metric: str | None = None) -> tuple[str, str]:
-    """The two parameters a contour shows: ``params`` when given, else the two most important."""
+    """The two parameters a contour shows: ``params`` when given, else the two most important.
+
+    Without enough complete trials to rate the parameters, or when their values do not vary
+    (no parameter can matter), the first two parameters of the space are shown.
+    """
     snap = as_snapshot(study)
     if params is not None:
         names = list(params)
@@ -90,7 +94,8 @@ def contour_params(study: Any, params: Sequence[str] | None = None, metric: str 
     if len(snap.space) < 2:
         raise ConfigError(f"a contour needs a space of two or more parameters, study {snap.name!r} has one")
     names = list(snap.space)
-    if len(scored_trials(snap.trials, metric)[0]) >= MIN_TRIALS:
+    chosen, values = scored_trials(snap.trials, metric)
+    if len(chosen) >= MIN_TRIALS and values_vary(values):
         names = list(importance_data(snap.trials, snap.space, snap.direction, metric=metric)["importances"])
     return names[0], names[1]
 

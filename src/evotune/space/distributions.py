@@ -187,7 +187,15 @@ class Distribution(ABC):
         return value
 
 
-def _check_grid_length(distribution: Distribution, count: int, remedy: str = "give it a larger step") -> None:
+#: What to do about a log-scale Int with too many integers for a grid (it cannot have a step).
+LOG_INT_GRID_REMEDY = (
+    "give the grid a number of points (GridSearch(points=N), or points = N in [strategy]) to take "
+    "N log-spaced integers, narrow the range, or use a Categorical of the values you want "
+    "(e.g. powers of two)"
+)
+
+
+def _check_grid_length(distribution: Distribution, count: int, remedy: str) -> None:
     if count > MAX_GRID_VALUES:
         raise SpaceError(
             f"{distribution!r} has {count:,} grid values, more than a grid search can walk "
@@ -322,7 +330,7 @@ class Float(Distribution):
 
     def grid(self, points: int | None = None) -> list[float]:
         if self.step:
-            _check_grid_length(self, self._count)
+            _check_grid_length(self, self._count, "give it a larger step")
             return [self._snap(i) for i in range(self._count)]
         if points is None:
             raise SpaceError(
@@ -352,6 +360,8 @@ class Int(Distribution):
     Example:
         >>> Int(2, 5).grid()
         [2, 3, 4, 5]
+        >>> Int(16, 1024, log=True).grid(points=7)  # a log scale takes ``points`` values
+        [16, 32, 64, 128, 256, 512, 1024]
     """
 
     kind = "int"
@@ -443,8 +453,29 @@ class Int(Distribution):
         return child
 
     def grid(self, points: int | None = None) -> list[int]:
-        _check_grid_length(self, self._count)
+        """Every integer (or step); for ``log=True`` with more integers than ``points``, ``points``
+        log-spaced ones."""
+        if self.log and points is not None and points < self._count:
+            _check_grid_length(self, points, "ask for fewer points")
+            return _log_spaced_integers(self.low, self.high, points)
+        _check_grid_length(self, self._count, LOG_INT_GRID_REMEDY if self.log else "give it a larger step")
         return list(range(self.low, self.high + 1, self.step))
+
+
+def _log_spaced_integers(low: int, high: int, count: int) -> list[int]:
+    """``count`` distinct integers from ``low`` to ``high``, as evenly spaced in log scale as
+    integers allow (the near-equal ones at the low end are pushed apart).
+
+    Needs more integers in the range than ``count``.
+    """
+    values = [int(round(float(v))) for v in np.geomspace(low, high, count)]
+    values[0], values[-1] = low, high
+    for i in range(1, count):  # distinct, going up...
+        values[i] = max(values[i], values[i - 1] + 1)
+    values[-1] = high
+    for i in range(count - 2, -1, -1):  # ...and back under ``high`` (only rounding can push past it)
+        values[i] = min(values[i], values[i + 1] - 1)
+    return values
 
 
 _JSON_SCALARS = (str, bool, int, float, type(None))

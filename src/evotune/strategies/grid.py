@@ -5,28 +5,54 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from evotune.exceptions import ConfigError
 from evotune.space import Space
 from evotune.strategies.base import History, Proposal, Strategy, make_rng
+
+#: Largest exclusive bound numpy's ``Generator.integers`` accepts (it draws int64 values).
+NUMPY_INTEGER_BOUND = 2**63
+
+
+def uniform_integer(rng: np.random.Generator, low: int, high: int) -> int:
+    """A uniform integer in ``[low, high)``, for bounds of any size.
+
+    Bounds that numpy can draw between use ``rng.integers``, so such draws (the shuffled
+    order of every grid of at most 2**63 cells) stay what they always were. Larger bounds are
+    met by rejection sampling on random bytes of the same generator: a grid of 10 parameters
+    with 100 values each (1e20 cells) shuffles as deterministically as a small one.
+    """
+    if high <= NUMPY_INTEGER_BOUND:
+        return int(rng.integers(low, high))
+    span = high - low
+    bits = (span - 1).bit_length()
+    extra = -bits % 8  # surplus bits of the last byte, dropped
+    while True:  # each try succeeds with probability > 1/2
+        value = int.from_bytes(rng.bytes((bits + extra) // 8), "little") >> extra
+        if value < span:
+            return low + value
 
 
 class GridSearch(Strategy):
     """Evaluate the n-dimensional grid: categorical choices, integers (or their steps), stepped
     floats, and ``points`` evenly spaced values (log-spaced for ``log=True``) for floats that
-    have no step.
+    have no step. A log-scale Int with more than ``points`` integers gives ``points`` distinct
+    log-spaced integers; with ``points`` None (or at most ``points`` integers), every integer.
 
     Cells already in the study (run, queued or added by hand) are skipped, so a resumed grid
     continues where it stopped and enqueued cells are not repeated. The strategy is
     exhausted when every cell was proposed.
 
     Args:
-        points: Number of values for each Float that has no step.
+        points: Number of values for each Float that has no step, and at most for each
+            log-scale Int.
         shuffle: Visit the cells in a seeded random order instead of row-major order.
         seed: Seed of the shuffled order.
 
     Raises:
         SpaceError: From :meth:`size` or the first proposal, when a Float has no step and
-            ``points`` is None.
+            ``points`` is None, or an axis has more than a million values.
 
     Example:
         >>> import evotune as et
@@ -59,9 +85,9 @@ class GridSearch(Strategy):
             return 1, 0
         rng = make_rng(self.seed, size)
         while True:  # terminates fast: a random integer is coprime with size with p >= ~0.3
-            a = int(rng.integers(1, size))
+            a = uniform_integer(rng, 1, size)
             if math.gcd(a, size) == 1:
-                return a, int(rng.integers(size))
+                return a, uniform_integer(rng, 0, size)
 
     def propose(self, space: Space, history: History, number: int) -> Proposal | None:
         if self._cache is None or self._cache[0] is not space:
