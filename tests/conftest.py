@@ -8,6 +8,7 @@ are dropped before each test that uses it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -95,3 +96,12 @@ def space() -> et.Space:
 def params() -> dict:
     """A valid parameter set of the ``space`` fixture."""
     return {"lr": 1e-3, "dropout": 0.2, "depth": 3, "act": "tanh"}
+
+
+@pytest.fixture
+def evotune_log(caplog):
+    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
+    logger = logging.getLogger("evotune")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)

@@ -249,7 +249,8 @@ def test_several_metrics_without_metric_fail_with_a_hint():
 
 def test_a_study_recorded_without_a_metric_can_name_the_one_its_trials_report(storage):
     s = study(storage=storage, name="s")
-    s.optimize(lambda p: {"loss": p["x"] ** 2}, max_trials=2)
+    for x in (1.0, 2.0):  # recorded by an evotune that did not adopt the first metric named
+        storage.create_trial(s._study_id, {**GOOD, "x": x}, et.TrialState.COMPLETE, value=x, metrics={"loss": x})
     s.optimize(lambda p: {"loss": 1.0, "aux": 2.0}, max_trials=3)  # fails: no metric named
     named = study(storage=storage, name="s", metric="loss")
     assert named.metric == "loss" and et.Study.load("s", storage).metric == "loss"

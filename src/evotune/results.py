@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from evotune.exceptions import NonFiniteResultError, ResultError
+from evotune.trial import Trial, TrialState
 
 #: Metric name used when an objective returns a bare number and the study names none.
 DEFAULT_METRIC = "value"
@@ -56,8 +57,8 @@ def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, floa
             raise ResultError("the result is an empty dict; expected a number or a dict of named metrics")
         metrics = {}
         for name, raw in result.items():
-            if not isinstance(name, str):
-                raise ResultError(f"metric names must be strings, got {name!r}")
+            if not isinstance(name, str) or not name.strip():
+                raise ResultError(f"metric names must be non-empty strings, got {name!r} (with the value {_shown(raw)})")
             metrics[name] = _number(name, raw)
         if metric is None:
             if len(metrics) > 1:
@@ -76,6 +77,39 @@ def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, floa
     name = metric or DEFAULT_METRIC
     value = _number(name, result)
     return value, {name: value}
+
+
+def metrics_besides(trials: Iterable[Trial], metric: str) -> list[str]:
+    """The metrics that complete trials report instead of ``metric``, sorted.
+
+    A study without a metric ranks the single metric each trial reported; it may take
+    ``metric`` as its own only when this is empty, or it would rank ``metric`` against them.
+    """
+    return sorted({name for trial in trials if trial.state is TrialState.COMPLETE and metric not in trial.metrics
+                   for name in trial.metrics})
+
+
+def check_metric_name(metric: str, trials: Iterable[Trial], study: str) -> None:
+    """Refuse a result naming ``metric`` alone in a study without a metric, when its complete
+    trials report another one: the two would be ranked together.
+
+    Raises:
+        ResultError: Naming both metrics and what to report instead.
+    """
+    reported = metrics_besides(trials, metric)
+    if not reported:
+        return
+    if reported == [DEFAULT_METRIC]:
+        remedy = "a plain number, as they do"
+    elif len(reported) == 1:
+        remedy = f"{reported[0]!r}, as they do"
+    else:
+        remedy = f"one of {reported}"
+    raise ResultError(
+        f"the result reports metric {metric!r}, but study {study!r} has no metric and its complete trials "
+        f"report {reported}: results of different metrics cannot be ranked together; report {remedy}, "
+        f"or record {metric!r} in a study of its own"
+    )
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from evotune.exceptions import (
     StudyConflictError,
     TrialStateError,
 )
+from evotune.execution.heartbeat import worker_attrs
 from evotune.execution.loop import check_callbacks, run_optimization, starts_every_waiting
 from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
-from evotune.results import parse_result
+from evotune.results import DEFAULT_METRIC, check_metric_name, metrics_besides, parse_result
 from evotune.space import Distribution, Space
 from evotune.stopping import StopCriteria
 from evotune.storage import Storage, StudySummary, open_storage
@@ -37,6 +38,7 @@ from evotune.strategies import (
     default_strategy,
     strategy_from_config,
 )
+from evotune.strategies.grid import grid_cells_done
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
@@ -147,6 +149,8 @@ class Study:
         self.stop_reason: str | None = None
         self._history = History(self.space, self.direction)
         self._unfinished: set[int] = set()
+        self._numbers_by_key: dict[tuple[Any, ...], list[int]] = {}  # configuration -> its trials
+        self._skipped: set[int] = set()  # queued trials skipped unrun (see _claim_waiting)
         self._sync()
 
     def _check_matches(self, record: Any, space: Space, direction: str, metric: str | None) -> None:
@@ -173,12 +177,11 @@ class Study:
         Such a study optimized the single metric each trial reported, so naming that metric
         changes no recorded value; naming another would mix it with the values already ranked.
         """
-        reported = {name for trial in self.storage.get_trials(record.study_id)
-                    if trial.state is TrialState.COMPLETE and metric not in trial.metrics for name in trial.metrics}
+        reported = metrics_besides(self.storage.get_trials(record.study_id), metric)
         if reported:
             raise StudyConflictError(
                 f"study {self.name!r} already exists with metric=None and has complete trials that report "
-                f"{sorted(reported)}, not {metric!r}; open it without a metric, or give a study of {metric!r} "
+                f"{reported}, not {metric!r}; open it without a metric, or give a study of {metric!r} "
                 f"another name"
             )
         self.storage.set_study_metric(record.study_id, metric)
@@ -203,10 +206,17 @@ class Study:
         fresh = self.storage.get_trials(self._study_id, start=len(self._history), numbers=sorted(self._unfinished))
         for trial in fresh:
             self._remember(trial)
+        if self.metric is None and any(t.state is TrialState.COMPLETE and t.metrics.keys() != {DEFAULT_METRIC}
+                                       for t in fresh):
+            self._refresh_metric()  # another process may have given the study its metric
 
     def _remember(self, trial: Trial) -> None:
         if trial.number > len(self._history):
             self._sync()
+        if trial.number == len(self._history):
+            self._numbers_by_key.setdefault(self.space.key(trial.params), []).append(trial.number)
+        if "skipped_for" in trial.attrs:
+            self._skipped.add(trial.number)
         self._history._record(trial)
         if trial.state.finished:
             self._unfinished.discard(trial.number)
@@ -233,19 +243,89 @@ class Study:
         best = self._history.best()
         return None if best is None else best.value
 
+    def _trials_of(self, params: Mapping[str, Any]) -> list[Trial]:
+        """The trials of this configuration, in number order (as far as the history knows)."""
+        return [self._history[n] for n in self._numbers_by_key.get(self.space.key(params), ())]
+
+    def trial_holding(self, params: Mapping[str, Any]) -> Trial | None:
+        """The trial that holds this configuration, so that :meth:`enqueue` refuses it.
+
+        That is its first COMPLETE, RUNNING or WAITING trial; None when it has none, such as a
+        configuration whose every trial FAILED (which may be queued again).
+
+        Raises:
+            ParamsError: For a missing, extra or out-of-range parameter.
+
+        Example:
+            >>> import evotune as et
+            >>> study = et.Study({"bs": et.Categorical([64, 256])}, strategy=et.ManualSearch())
+            >>> study.trial_holding({"bs": 256}) is None
+            True
+            >>> study.enqueue({"bs": 256}).number, study.trial_holding({"bs": 256}).state.value
+            (0, 'WAITING')
+        """
+        checked = self.space.validate(params)
+        self._sync()
+        return next((t for t in self._trials_of(checked) if t.state is not TrialState.FAILED), None)
+
+    # -- the study's metric ----------------------------------------------------------------------
+    def _refresh_metric(self) -> None:
+        """Take up the metric that another process (or Study object) gave the study."""
+        metric = self.storage.load_study(self.name).metric
+        if metric is not None:
+            self._record, self.metric = dataclasses.replace(self._record, metric=metric), metric
+
+    def _parse_result(self, result: Any) -> tuple[float, dict[str, float], str | None]:
+        """``(value, metrics, metric to adopt)`` for a result of this study; writes nothing.
+
+        A study created without a metric takes the first metric that a result names alone as its
+        own (:meth:`_adopt_metric`, once the trial is written), so that two metrics are never
+        ranked together: until then, such a result is refused when the complete trials report
+        another metric. A plain number is recorded as always, under the metric "value".
+
+        Raises:
+            ResultError: From :func:`parse_result`, or for a metric other than the one the
+                complete trials report (naming both).
+        """
+        if self.metric is None and isinstance(result, Mapping):
+            self._sync()
+            self._refresh_metric()
+        value, metrics = parse_result(result, self.metric)
+        if self.metric is not None or not isinstance(result, Mapping):
+            return value, metrics, None
+        (name,) = metrics
+        check_metric_name(name, self._history.completed, self.name)
+        return value, metrics, None if name == DEFAULT_METRIC else name  # {"value": x} is a plain number
+
+    def _adopt_metric(self, metric: str | None) -> None:
+        """Make ``metric`` the study's metric, after a trial reporting it was recorded (None: nothing to do)."""
+        if metric is None or self.metric is not None:
+            return
+        try:
+            self._record = self._name_metric(self._record, metric)
+        except StudyConflictError as conflict:  # another process recorded another metric meanwhile
+            logger.warning("study %r keeps no metric: %s", self.name, conflict)
+            return
+        self.metric = metric
+        logger.info("study %r now optimizes the metric %r, which its first named result reports; results "
+                    "must report it from now on", self.name, metric)
+
     # -- manual experiments ------------------------------------------------------------------
     def enqueue(self, params: Mapping[str, Any]) -> Trial | None:
         """Queue a parameter set to evaluate before the strategy's own proposals.
 
-        Returns the queued trial, or None when that configuration is already in the study.
+        Returns the queued trial, or None when a trial already holds that configuration: one
+        that is COMPLETE, RUNNING or WAITING (see :meth:`trial_holding`). A configuration whose
+        trials all FAILED, say for a transient reason, is queued again.
 
         Raises:
             ParamsError: For a missing, extra or out-of-range parameter (nothing is written).
         """
         checked = self.space.validate(params)
-        self._sync()
-        if self._history.seen(checked):
-            logger.info("study %r already has %s; not queued again", self.name, checked)
+        holder = self.trial_holding(checked)
+        if holder is not None:
+            logger.info("study %r already has %s in trial %d (%s); not queued again", self.name, checked,
+                        holder.number, holder.state.value)
             return None
         trial = self.storage.create_trial(
             self._study_id, checked, TrialState.WAITING, key=_config_key(self.space, checked),
@@ -258,18 +338,29 @@ class Study:
     def add(self, params: Mapping[str, Any], result: float | Mapping[str, float]) -> Trial:
         """Record a run done elsewhere, as a COMPLETE trial.
 
+        A study without a metric takes the metric of the first result that names one alone (a
+        dict of one metric) as its own; later results must report it. A queued (WAITING) trial
+        of the same configuration is not run: it is skipped, recorded FAILED, when its turn
+        comes.
+
         Raises:
             ParamsError: For parameters outside the space. ResultError: For a result that is
-                not a finite number or lacks the study's metric. Nothing is written on error.
+                not a finite number, lacks the study's metric, or names another metric than
+                the complete trials of a study without a metric. Nothing is written on error.
         """
         checked = self.space.validate(params)
-        value, metrics = parse_result(result, self.metric)
+        value, metrics, adopt = self._parse_result(result)
         trial = self.storage.create_trial(
             self._study_id, checked, TrialState.COMPLETE, key=_config_key(self.space, checked),
             origin="manual", attrs={"source": "add"}, value=value, metrics=metrics,
         )
         assert trial is not None
         self._remember(trial)
+        self._adopt_metric(adopt)
+        queued = [t.number for t in self._trials_of(checked) if t.state is TrialState.WAITING]
+        if queued:
+            logger.info("study %r: trial %d records %s, which trial(s) %s queued; they will be skipped, not run",
+                        self.name, trial.number, checked, ", ".join(map(str, queued)))
         return trial
 
     def stop(self, reason: str = "stopped by a callback") -> None:
@@ -318,17 +409,17 @@ class Study:
 
         ``watched``: the caller stamps the trial's heartbeats (the optimize loop), so a trial
         whose stamps stop is failed as lost; False for a trial run by hand (``ask``).
+        Queued trials skipped unrun (see :meth:`_claim_waiting`) do not count towards ``max_trials``.
         """
         self._sync()
         if any(self._history[n].state is TrialState.WAITING for n in self._unfinished):
-            claimed = self.storage.claim_waiting_trial(self._study_id, max_trials, worker, watched=watched)
+            claimed = self._claim_waiting(max_trials, worker, watched=watched)
             if claimed is not None:
-                self._remember(claimed)
                 return claimed
-            if max_trials is not None and self._n_started() >= max_trials:
+            if max_trials is not None and self._n_started() >= self._limit(max_trials):
                 return "budget"
             self._sync()
-        if max_trials is not None and self._n_started() >= max_trials:
+        if max_trials is not None and self._n_started() >= self._limit(max_trials):
             return "budget"
         for _ in range(_MAX_DUPLICATE_RETRIES):
             proposal = self.strategy.propose(self.space, self._history, len(self._history))
@@ -341,7 +432,7 @@ class Study:
                 trial = self.storage.create_trial(
                     self._study_id, params, TrialState.RUNNING, key=_config_key(self.space, params),
                     origin=proposal.origin, generation=proposal.generation, parents=proposal.parents,
-                    attrs={"worker": worker} if worker else None, max_trials=max_trials, unique=True,
+                    attrs=worker_attrs(worker) if worker else None, max_trials=self._limit(max_trials), unique=True,
                     watched=watched,
                 )
             except DuplicateTrialError:
@@ -355,6 +446,34 @@ class Study:
 
     def _n_started(self) -> int:
         return self._history.n_started
+
+    def _limit(self, max_trials: int | None) -> int | None:
+        """``max_trials`` plus the queued trials skipped unrun, which used no budget."""
+        return None if max_trials is None else max_trials + len(self._skipped)
+
+    def _claim_waiting(self, max_trials: int | None, worker: str | None, *, watched: bool) -> Trial | None:
+        """Start the oldest queued (WAITING) trial, or return None when none may start.
+
+        A queued configuration that a COMPLETE trial recorded meanwhile (with :meth:`add` or
+        :meth:`tell`) is not run again: its trial is skipped, recorded FAILED with
+        ``attrs["skipped_for"]`` the recording trial's number, and the next one is claimed.
+        (The storage can finish only a RUNNING trial, and claims only the oldest WAITING one,
+        so :meth:`add` cannot record its result into the queued trial itself.)
+        """
+        while True:
+            claimed = self.storage.claim_waiting_trial(self._study_id, self._limit(max_trials), worker,
+                                                       watched=watched)
+            if claimed is None:
+                return None
+            self._remember(claimed)
+            recorded = next((t for t in self._trials_of(claimed.params) if t.state is TrialState.COMPLETE), None)
+            if recorded is None:
+                return claimed
+            logger.info("study %r: queued trial %d skipped, not run: trial %d recorded %s meanwhile", self.name,
+                        claimed.number, recorded.number, claimed.params)
+            self._finish(claimed.number, TrialState.FAILED, attrs={"skipped_for": recorded.number},
+                         error=f"skipped, not run: trial {recorded.number} recorded this configuration after it "
+                               f"was queued")
 
     def _retry(self, trial: Trial) -> Trial | None:
         """Queue a lost trial's parameters again (used by ``optimize(retries=...)``)."""
@@ -415,8 +534,10 @@ class Study:
         Raises:
             ConfigError: For both a result and an error, an error that is not a string, or
                 attributes that JSON cannot store (the trial stays RUNNING).
-            ResultError: For a result of the wrong type or without the study's metric (the
-                trial stays RUNNING, so it can be told again).
+            ResultError: For a result of the wrong type or without the study's metric, or, in a
+                study without a metric, naming another metric than its complete trials report
+                (the trial stays RUNNING, so it can be told again). A study without a metric
+                takes the first metric a result names alone as its own, as :meth:`add` does.
             TrialStateError: For a trial that is not RUNNING.
         """
         number = trial.number if isinstance(trial, Trial) else trial
@@ -430,10 +551,12 @@ class Study:
         if error is not None:
             return self._finish(number, TrialState.FAILED, error=error, attrs=attrs)
         try:
-            value, metrics = parse_result(result, self.metric)
+            value, metrics, adopt = self._parse_result(result)
         except NonFiniteResultError as problem:
             return self._finish(number, TrialState.FAILED, error=str(problem), attrs=attrs)
-        return self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
+        done = self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
+        self._adopt_metric(adopt)
+        return done
 
     def _finish(self, number: int, state: TrialState, **fields: Any) -> Trial:
         attrs = dict(fields.pop("attrs", None) or {})
@@ -507,10 +630,16 @@ class Study:
         )
 
     def _grid_announcer(self, n_jobs: int) -> Callable[[Study, Trial], None]:
-        """Log the grid size now and, after a few trials, the estimated total time."""
+        """Log the grid size now and, after a few trials, the estimated total time.
+
+        Both count the grid cells already in the study, as ``evotune grid-size`` does: the
+        trials off the grid and the repeats of a cell take no cell from those left to run.
+        """
         size = self.strategy.size(self.space)  # type: ignore[attr-defined]
-        logger.info("grid of %d cells for study %r (%d already in the study)", size, self.name,
-                    len(self._history))
+        axes = self.space.grid_axes(self.strategy.points)  # type: ignore[attr-defined]
+        self._sync()
+        logger.info("grid of %d cells for study %r (%d of them already in the study)", size, self.name,
+                    grid_cells_done(self.space, axes, self._history))
         timed: list[float] = []
 
         def announce(study: Study, trial: Trial) -> None:
@@ -519,7 +648,7 @@ class Study:
             timed.append(trial.duration)
             if len(timed) == 3:
                 workers = max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
-                remaining = max(0, size - len(study._history))
+                remaining = size - grid_cells_done(study.space, axes, study.history)
                 estimate = sorted(timed)[1] * remaining / workers
                 logger.info("grid: %d cells left, about %s at %.3g s per trial", remaining,
                             _duration_text(estimate), sorted(timed)[1])

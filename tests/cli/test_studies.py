@@ -186,7 +186,8 @@ def test_enqueue_then_suggest_then_tell(cli, study, url):
     result = cli("enqueue", "mlp", "--storage", url, "-p", "lr=0.003", "-p", "layers=3", "-p", "act=tanh")
     assert result.exit_code == 0 and "queued trial 4" in result.stdout
     again = cli("enqueue", "mlp", "--storage", url, "-p", "lr=0.003", "-p", "layers=3", "-p", "act=tanh")
-    assert again.exit_code == 0 and "not queued again" in again.stdout
+    assert again.exit_code == 2 and "already has" in again.stderr and "in trial 4 (WAITING); not queued again" \
+        in again.stderr
     suggested = cli("suggest", "mlp", "--storage", url)
     assert suggested.exit_code == 0
     assert json.loads(suggested.stdout) == {"trial": 4, "params": {"lr": 0.003, "layers": 3, "act": "tanh"}}
@@ -219,6 +220,58 @@ def test_tell_keeps_the_trial_running_on_a_bad_result(cli, study, url):
     assert cli("tell", "mlp", str(number), "--storage", url).exit_code == 2  # neither --metric nor --failed
     assert cli("tell", "mlp", str(number), "--storage", url, "-m", "0.7").exit_code == 0
     assert et.Study.load("mlp", url).trials[number].value == 0.7
+
+
+def test_a_study_without_a_metric_takes_the_first_one_named_and_refuses_another(cli, url):
+    et.Study({"lr": et.Float(1e-4, 1e-1, log=True)}, direction="maximize", storage=url, name="nm")
+    first = cli("add", "nm", "--storage", url, "-p", "lr=0.01", "-m", "val_acc=0.91")
+    assert first.exit_code == 0 and "recorded trial 0: val_acc = 0.91" in first.stdout
+    other = cli("add", "nm", "--storage", url, "-p", "lr=0.03", "-m", "val_loss=0.95")
+    assert other.exit_code == 2 and "no metric 'val_acc'; it has ['val_loss']" in other.stderr
+    assert "give it with --metric val_acc=VALUE" in other.stderr
+    assert len(et.Study.load("nm", url).trials) == 1
+    number = json.loads(cli("suggest", "nm", "--storage", url).stdout)["trial"]
+    told = cli("tell", "nm", str(number), "--storage", url, "-m", "val_loss=0.2")
+    assert told.exit_code == 2 and "--metric val_acc=VALUE" in told.stderr
+    assert et.Study.load("nm", url).trials[number].state is et.TrialState.RUNNING
+    both = cli("tell", "nm", str(number), "--storage", url, "-m", "val_acc=0.93", "-m", "val_loss=0.2")
+    assert both.exit_code == 0 and "recorded: val_acc = 0.93" in both.stdout
+    assert "best trial of 'nm': 1, val_acc = 0.93" in cli("best", "nm", "--storage", url).stdout
+
+
+def test_a_study_without_a_metric_says_how_to_give_one(cli, url):
+    et.Study({"lr": et.Float(1e-4, 1e-1, log=True)}, storage=url, name="nm")
+    several = cli("add", "nm", "--storage", url, "-p", "lr=0.01", "-m", "acc=0.9", "-m", "loss=0.2")
+    assert several.exit_code == 2 and "several metrics ['acc', 'loss']" in several.stderr
+    assert "record only the metric to optimize, --metric NAME=VALUE" in several.stderr
+    assert cli("add", "nm", "--storage", url, "-p", "lr=0.01", "-m", "0.5").exit_code == 0
+    named = cli("add", "nm", "--storage", url, "-p", "lr=0.02", "-m", "acc=0.9")
+    assert named.exit_code == 2 and "complete trials report ['value']" in named.stderr
+    assert "report a plain number" in named.stderr and "a bare --metric VALUE is a plain number" in named.stderr
+    study = et.Study.load("nm", url)
+    assert study.metric is None and [t.metrics for t in study.trials] == [{"value": 0.5}]
+
+
+def test_enqueue_queues_a_failed_configuration_again_and_refuses_a_held_one(cli, url):
+    et.Study({"bs": et.Categorical([64, 128, 256])}, direction="maximize", storage=url, name="ef",
+             strategy=et.ManualSearch())
+    assert cli("enqueue", "ef", "--storage", url, "-p", "bs=256").exit_code == 0
+    assert json.loads(cli("suggest", "ef", "--storage", url).stdout)["trial"] == 0
+    assert cli("tell", "ef", "0", "--storage", url, "--failed", "CUDA out of memory").exit_code == 0
+    again = cli("enqueue", "ef", "--storage", url, "-p", "bs=256")
+    assert again.exit_code == 0 and "queued trial 1" in again.stdout
+    held = cli("enqueue", "ef", "--storage", url, "-p", "bs=256")
+    assert held.exit_code == 2 and held.stdout == ""
+    assert 'already has {"bs": 256} in trial 1 (WAITING); not queued again' in held.stderr
+    assert json.loads(cli("suggest", "ef", "--storage", url).stdout)["trial"] == 1
+    running = cli("enqueue", "ef", "--storage", url, "-p", "bs=256")
+    assert running.exit_code == 2 and "in trial 1 (RUNNING)" in running.stderr
+    assert "evotune tell ef 1 --failed REASON" in running.stderr
+    assert cli("tell", "ef", "1", "--storage", url, "-m", "0.9").exit_code == 0
+    complete = cli("enqueue", "ef", "--storage", url, "-p", "bs=256")
+    assert complete.exit_code == 2 and "in trial 1 (COMPLETE)" in complete.stderr
+    assert "evotune trial ef 1" in complete.stderr
+    assert [t.state.value for t in et.Study.load("ef", url).trials] == ["FAILED", "COMPLETE"]
 
 
 #: A worker's objective that runs until the worker's heartbeat has failed the dead worker's trial.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import evotune as et
+from evotune.execution import heartbeat
 from evotune.execution.heartbeat import Heartbeat
 from tests.execution.objectives import quadratic, run_script, space
 
@@ -74,7 +75,45 @@ def test_new_optimize_after_kill_9_continues_with_finished_trials_intact(tmp_pat
     assert study.stop_reason == "max_trials reached"
 
 
-def test_a_running_worker_fails_a_dead_workers_trial_after_the_grace_period(tmp_path, sql_url):
+def test_a_resumed_grid_retries_the_cell_a_killed_run_was_evaluating_at_once(tmp_path, sql_url):
+    driver = run_script(tmp_path, """
+        import sys, time
+        import evotune as et
+
+        def objective(params):
+            if params["x"] == 3:
+                time.sleep(120)
+            return float(params["x"])
+
+        if __name__ == "__main__":
+            study = et.Study({"x": et.Int(0, 5)}, storage=sys.argv[1], name="grid", strategy=et.GridSearch())
+            study.optimize(objective, max_trials=6)
+    """, sql_url)
+    deadline = time.monotonic() + 60
+    while [t.state for t in _trials_or_none(sql_url, "grid")][3:4] != [et.TrialState.RUNNING]:
+        assert driver.poll() is None and time.monotonic() < deadline, "the driver never reached x = 3"
+        time.sleep(0.05)
+    _kill(driver)
+    study = et.Study.load("grid", sql_url)
+    started = time.monotonic()
+    study.optimize(lambda p: float(p["x"]), max_trials=6, retries=1)  # the default grace period: 60 s
+    assert time.monotonic() - started < 30  # the dead process's trial did not wait for the grace period
+    trials = study.trials
+    assert trials[3].state is et.TrialState.FAILED and trials[3].error == "worker lost"
+    complete = sorted(t.params["x"] for t in trials if t.state is et.TrialState.COMPLETE)
+    assert complete == list(range(6))  # every cell, the interrupted one included
+    assert [t.attrs["retry_of"] for t in trials if "retry_of" in t.attrs] == [3]
+
+
+def _trials_or_none(url: str, name: str) -> list:
+    try:
+        return et.Study.load(name, url).trials
+    except (et.StudyNotFoundError, et.StorageError):
+        return []
+
+
+def test_a_running_worker_fails_a_dead_workers_trial_after_the_grace_period(tmp_path, sql_url, monkeypatch):
+    monkeypatch.setattr(heartbeat, "pid_namespace", lambda: "pid:[another machine]")  # not a local process
     driver = _start_hanging_driver(tmp_path, sql_url, "shared")
     _kill(driver)
     killed_at = time.time()
@@ -188,3 +227,12 @@ def test_optimize_never_declares_a_trial_asked_by_hand_lost(storage):
     assert [t.state for t in trials[2:]] == [et.TrialState.COMPLETE] * 3
     done = study.tell(asked, 0.5)
     assert (done.state, done.value) == (et.TrialState.COMPLETE, 0.5)
+
+
+def test_a_grid_with_nothing_left_names_the_trials_other_workers_still_run(evotune_log):
+    study = et.Study({"x": et.Int(0, 1)}, strategy=et.GridSearch())
+    elsewhere = study._start_trial(None, worker="another-host:1234", watched=True)  # stamped: watched
+    study.optimize(lambda p: float(p["x"]), max_trials=5, grace_period=600)
+    assert study.stop_reason == "strategy exhausted"
+    assert f"trial(s) {elsewhere.number} of other workers are still RUNNING" in evotune_log.text
+    assert "marked FAILED after the grace period (600 s)" in evotune_log.text

@@ -167,3 +167,12 @@ def test_dask_reruns_a_trial_whose_worker_died(dask_client, tmp_path):
     assert (tmp_path / "died").exists()
     assert [t.state for t in study.trials] == [et.TrialState.COMPLETE] * 6
     dask_client.wait_for_workers(2, timeout=30)
+
+
+def test_progress_of_a_resumed_study_shows_its_best_from_the_start(capsys):
+    study = et.Study(space(), strategy=et.RandomSearch(seed=8))
+    study.optimize(quadratic, max_trials=3, show_progress=False)
+    study.optimize(quadratic, max_trials=3, show_progress=True)  # the budget is used: no trial runs
+    err = capsys.readouterr().err
+    last = [line for line in err.splitlines() if "trials" in line][-1]
+    assert "3/3" in last and f"best {study.best.value:.6g}" in last, err

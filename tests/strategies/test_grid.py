@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
@@ -14,15 +13,6 @@ from evotune.strategies import History, strategy_from_config
 from evotune.strategies.grid import uniform_integer
 
 SPACE = {"act": et.Categorical(["relu", "tanh"]), "depth": et.Int(1, 3), "dropout": et.Float(0.0, 0.2, step=0.1)}
-
-
-@pytest.fixture
-def evotune_log(caplog):
-    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
-    logger = logging.getLogger("evotune")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def run_grid(strategy: et.GridSearch, space=SPACE, **options) -> et.Study:

@@ -21,6 +21,7 @@ from evotune.exceptions import ConfigError
 from evotune.space import Float
 from evotune.storage import redact_url
 from evotune.strategies import GridSearch
+from evotune.strategies.grid import grid_cells_done
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
 
@@ -257,10 +258,7 @@ def grid_size_command(config: str, points: int | None, storage: str | None) -> N
     if not durations:
         return
     median = statistics.median(durations)
-    allowed = [{dist.key(v) for v in axis} for dist, axis in zip(tune.space.values(), axes, strict=True)]
-    done = {tune.space.key(t.params) for t in trials
-            if all(dist.key(t.params[n]) in keys for (n, dist), keys in zip(tune.space.items(), allowed, strict=True))}
-    left = size - len(done)
+    left = size - grid_cells_done(tune.space, axes, trials)
     jobs = tune.run.n_jobs if tune.run is not None else 1
     jobs = (os.cpu_count() or 1) if jobs == -1 else jobs
     click.echo(f"study {tune.name!r}: {len(trials)} trials, median duration {duration_text(median)}")

@@ -25,7 +25,7 @@ from evotune.cli.main import (
     storage_option,
 )
 from evotune.cli.tables import duration_text, number_text, sort_trials, trials_table
-from evotune.exceptions import ParamsError, ResultError, TrialStateError
+from evotune.exceptions import NonFiniteResultError, ParamsError, ResultError, TrialStateError
 from evotune.export import rows_to_csv, trial_rows
 from evotune.space import Categorical, Float, Int, Space
 from evotune.storage import redact_url
@@ -304,6 +304,30 @@ def parse_metrics(metric: str | None, pairs: Sequence[str]) -> dict[str, float] 
     return metrics
 
 
+def _metric_hint(study: Study, result: float | dict[str, float]) -> str:
+    """How to give the metrics on the command line, when ``result`` names none the study can rank."""
+    if not isinstance(result, dict):
+        return ""
+    if study.metric is not None:
+        return "" if study.metric in result else (f"; give it with --metric {study.metric}=VALUE (beside the other "
+                                                  f"metrics), or record runs without {study.metric!r} in a study of "
+                                                  f"their own")
+    if len(result) > 1:
+        return ("; record only the metric to optimize, --metric NAME=VALUE: the study then optimizes that "
+                "metric, and later results may report others beside it")
+    return "; on the command line, --metric NAME=VALUE names a metric and a bare --metric VALUE is a plain number"
+
+
+def _record_result(study: Study, record: Any, result: float | dict[str, float]) -> Trial:
+    """``record(result)`` (the study's add or tell), with a command-line hint on a metric error."""
+    try:
+        return record(result)
+    except NonFiniteResultError:
+        raise
+    except ResultError as error:
+        raise ResultError(f"{error}{_metric_hint(study, result)}") from None
+
+
 _params_option = click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
                               help="A parameter value (repeat for each parameter).")
 _metrics_option = click.option("--metric", "-m", "metrics", multiple=True, metavar="NAME=VALUE",
@@ -328,7 +352,7 @@ def add_command(name: str, params: tuple[str, ...], metrics: tuple[str, ...], st
         raise click.UsageError("give the run's result with --metric NAME=VALUE")
     study = load_study(name, storage)
     checked = parse_params(study.space, params)
-    trial = study.add(checked, parse_metrics(study.metric, metrics))
+    trial = _record_result(study, lambda result: study.add(checked, result), parse_metrics(study.metric, metrics))
     click.echo(f"recorded trial {trial.number}: {study.metric or 'value'} = {number_text(trial.value)}, "
                f"params {json.dumps(trial.params)}")
 
@@ -340,19 +364,33 @@ def add_command(name: str, params: tuple[str, ...], metrics: tuple[str, ...], st
 def enqueue_command(name: str, params: tuple[str, ...], storage: str) -> None:
     """Queue a parameter set in study NAME, to be run before the strategy's own proposals.
 
+    A parameter set that a trial already holds (COMPLETE, RUNNING or WAITING) is refused, with
+    exit code 2; one whose trials all FAILED is queued again.
+
     \b
     Example:
       evotune enqueue mlp --param lr=0.003 --param layers=3 --param act=tanh
     """
     study = load_study(name, storage)
     checked = parse_params(study.space, params)
-    if study.history.seen(checked):
-        click.echo(f"study {name!r} already has {json.dumps(checked)}; not queued again")
-        return
-    trial = study.enqueue(checked)
-    assert trial is not None
+    holder = study.trial_holding(checked)
+    trial = study.enqueue(checked) if holder is None else None
+    if trial is None:  # held, or queued by another process just now
+        holder = holder or study.trial_holding(checked)
+        assert holder is not None
+        raise InputError(f"study {name!r} already has {json.dumps(checked)} in trial {holder.number} "
+                         f"({holder.state.value}); not queued again{_held_hint(name, holder)}")
     click.echo(f"queued trial {trial.number}: {json.dumps(trial.params)} "
                f"(`evotune run` or `evotune suggest {name}` takes it next)")
+
+
+def _held_hint(name: str, holder: Trial) -> str:
+    if holder.state is TrialState.WAITING:
+        return f": it runs before the strategy's proposals (`evotune run`, or `evotune suggest {name}`)"
+    if holder.state is TrialState.RUNNING:
+        return (f": if that run will never finish, record it with `evotune tell {name} {holder.number} "
+                f"--failed REASON`, then queue it again")
+    return f": see its result with `evotune trial {name} {holder.number}`"
 
 
 @main.command("suggest")
@@ -414,7 +452,7 @@ def tell_command(name: str, trial_number: int, metrics: tuple[str, ...], failure
         study.tell(trial_number, error=failure)
         click.echo(f"trial {trial_number} recorded as FAILED: {failure}")
         return
-    done = study.tell(trial_number, parse_metrics(study.metric, metrics))
+    done = _record_result(study, lambda result: study.tell(trial_number, result), parse_metrics(study.metric, metrics))
     if done.state is TrialState.FAILED:  # a NaN or infinite value: recorded like a diverged run
         raise InputError(f"trial {trial_number} recorded as FAILED: {done.error}")
     click.echo(f"trial {trial_number} recorded: {study.metric or 'value'} = {number_text(done.value)}")

@@ -6,6 +6,13 @@ trial of the study, whichever ``optimize`` call started it, whose last stamp is 
 grace period: its worker was killed, lost its machine or its network. The main loop then
 records those trials and, when asked, queues them again.
 
+A trial whose ``optimize`` process died on this machine need not wait for the grace period:
+each trial records the process that started it (``attrs["worker"]``, ``host:pid``, and on Linux
+its PID namespace in ``attrs["pid_namespace"]``), and :func:`dead_local_trials` finds those whose
+process is gone, so a run resumed right after a crash (``kill -9``, the OOM killer) retries them
+at once. Two containers sharing a host name but not their process ids are told apart by the
+namespace; without one recorded, only the grace period applies.
+
 Only trials started by an ``optimize`` loop are watched (they get a first stamp when they
 start). A trial started by ``Study.ask`` or ``evotune suggest`` is run by hand, perhaps for
 hours, with nothing to stamp it: it carries no stamp and is never failed here.
@@ -14,11 +21,13 @@ hours, with nothing to stamp it: it carries no stamp and is never failed here.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterable
 from typing import Any
 
-from evotune.trial import Trial
+from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
 
@@ -90,3 +99,44 @@ def report_lost(trials: Iterable[Trial]) -> None:
     for trial in trials:
         logger.warning("trial %d lost its worker (%s); marked FAILED", trial.number,
                        trial.attrs.get("worker", "unknown worker"))
+
+
+def pid_namespace() -> str | None:
+    """This process's PID namespace (Linux), which tells apart process ids of containers."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def worker_attrs(worker: str) -> dict[str, str]:
+    """The attributes a trial started by the ``optimize`` process ``worker`` (``host:pid``) records."""
+    namespace = pid_namespace()
+    return {"worker": worker} if namespace is None else {"worker": worker, "pid_namespace": namespace}
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform without signals
+        return True
+    return True
+
+
+def dead_local_trials(trials: Iterable[Trial]) -> list[Trial]:
+    """The watched RUNNING trials whose ``optimize`` process, on this machine and in this PID
+    namespace, no longer exists: their worker died, and no heartbeat will come."""
+    host, namespace = socket.gethostname(), pid_namespace()
+    if namespace is None:
+        return []
+    dead = []
+    for trial in trials:
+        worker = str(trial.attrs.get("worker", ""))
+        worker_host, _, pid = worker.rpartition(":")
+        if (trial.state is TrialState.RUNNING and trial.heartbeat_at is not None and worker_host == host
+                and trial.attrs.get("pid_namespace") == namespace and pid.isdigit()
+                and int(pid) != os.getpid() and not _process_exists(int(pid))):
+            dead.append(trial)
+    return dead

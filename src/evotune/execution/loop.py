@@ -1,7 +1,7 @@
 """The optimization loop: start trials, run them on a runner, record outcomes, decide when to stop.
 
 The loop drives a study through a narrow interface (``_start_trial``, ``tell``, ``_sync``,
-``_remember``, ``_retry``, ``history``, ``storage``) passed in as an argument, so this module
+``_remember``, ``_retry``, ``_parse_result``, ``history``, ``storage``) passed in as an argument, so this module
 stays below the study.
 
 Many loops, in one process or on many machines, may drive the same study through a shared
@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from evotune.exceptions import ConfigError, ObjectiveError, ResultError, TrialStateError
-from evotune.execution.heartbeat import WORKER_LOST, Heartbeat, default_grace, report_lost
+from evotune.execution.heartbeat import WORKER_LOST, Heartbeat, dead_local_trials, default_grace, report_lost
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
 from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
-from evotune.results import Report, parse_result
+from evotune.results import Report
 from evotune.stopping import StopCriteria
 from evotune.strategies.base import History
 from evotune.trial import Trial, TrialState
@@ -108,7 +108,9 @@ def run_optimization(
     try:
         run.recover(study.storage.fail_stale_trials(study._study_id, grace))
         study._sync()
-        run.progress = ProgressDisplay(show_progress, max_trials, study.history.n_finished, timeout)
+        run.recover(run.fail_dead_local())
+        run.progress = ProgressDisplay(show_progress, max_trials, study.history.n_finished, timeout,
+                                       best=study._best_value())
         heartbeat.start()
         run.loop()
         aborted = False
@@ -213,6 +215,11 @@ class _Run:
             if started == "budget" and not self.running:
                 study.stop_reason = "max_trials reached"
             elif started == "exhausted" and not self.running:
+                lost = self.fail_dead_local()
+                if lost:  # a process of this machine died with trials of the study: retry them now
+                    self.recover(lost)
+                    continue
+                self.warn_running_elsewhere()
                 study.stop_reason = "queue empty" if study.strategy.name == "manual" else "strategy exhausted"
             return
 
@@ -268,7 +275,7 @@ class _Run:
                 return
             result = result.result
         try:
-            parse_result(result, self.study.metric)
+            self.study._parse_result(result)  # the checks of tell, which writes nothing
         except ResultError as problem:
             self.finish(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs)
             return
@@ -318,6 +325,28 @@ class _Run:
                 retry = self.study._retry(trial)
                 if retry is not None:
                     logger.info("trial %d queued again as trial %d", trial.number, retry.number)
+
+    def fail_dead_local(self) -> list[Trial]:
+        """Mark FAILED ("worker lost") the RUNNING trials whose process on this machine is gone."""
+        lost = []
+        for trial in dead_local_trials(self.study.history):
+            try:
+                lost.append(self.study.storage.finish_trial(self.study._study_id, trial.number, TrialState.FAILED,
+                                                            error=WORKER_LOST))
+            except TrialStateError:  # finished, or found lost by another worker, meanwhile
+                continue
+        return lost
+
+    def warn_running_elsewhere(self) -> None:
+        """Before stopping with nothing left to propose: say which trials other workers still run."""
+        others = [t.number for t in self.study.history if t.state is TrialState.RUNNING and t.heartbeat_at is not None]
+        if others:
+            grace = self.heartbeat.grace if self.heartbeat is not None else None
+            after = f" after the grace period ({grace:g} s)" if grace else ""
+            logger.warning(
+                "study %r: nothing left to propose, but trial(s) %s of other workers are still RUNNING; if their "
+                "worker died, they are marked FAILED%s, and a later run queues them again", self.study.name,
+                ", ".join(map(str, others)), after)
 
     def abandon(self, reason: str) -> None:
         """After an error or Ctrl-C: cancel what has not started, mark our trials FAILED."""

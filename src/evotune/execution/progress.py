@@ -19,12 +19,13 @@ class ProgressDisplay:
         enabled: Show it; None shows it when stderr is a terminal.
         total: ``max_trials`` (None: no bar length; with a timeout, the time left is shown).
         done: Trials of the study already finished.
+        best: The study's best value so far (a resumed study has one from the start).
         timeout: The ``optimize`` timeout, for the time left when there is no total.
         console: A ``rich.console.Console`` to draw on (default: stderr).
     """
 
     def __init__(self, enabled: bool | None, total: int | None, done: int, timeout: float | None,
-                 console: Any = None):
+                 console: Any = None, best: float | None = None):
         if enabled is None:
             enabled = sys.stderr.isatty()
         self._bar: Any = None
@@ -51,7 +52,8 @@ class ProgressDisplay:
             TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), remaining,
             console=console if console is not None else Console(stderr=True), transient=False,
         )
-        self._task = self._bar.add_task("trials", total=total, completed=done, best="-", left=self._left())
+        self._task = self._bar.add_task("trials", total=total, completed=done, best=_best_text(best),
+                                        left=self._left())
         self._bar.start()
 
     def _left(self) -> str:
@@ -67,10 +69,13 @@ class ProgressDisplay:
     def update(self, done: int, best: float | None) -> None:
         """Show ``done`` finished trials and the best value so far."""
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, best="-" if best is None else f"{best:.6g}",
-                             left=self._left())
+            self._bar.update(self._task, completed=done, best=_best_text(best), left=self._left())
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def _best_text(best: float | None) -> str:
+    return "-" if best is None else f"{best:.6g}"

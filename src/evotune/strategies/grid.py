@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,19 @@ def uniform_integer(rng: np.random.Generator, low: int, high: int) -> int:
         value = int.from_bytes(rng.bytes((bits + extra) // 8), "little") >> extra
         if value < span:
             return low + value
+
+
+def grid_cells_done(space: Space, axes: Sequence[Sequence[Any]], trials: Iterable[Any]) -> int:
+    """The grid cells already in a study: distinct configurations of ``trials`` on the grid.
+
+    A trial is on the grid when each of its values lies on that parameter's axis (``axes``,
+    from :meth:`Space.grid_axes`). Trials off the grid (added by hand, from another strategy)
+    are no cell, and a cell tried twice (a failure and its retry, a repeated record) counts once.
+    """
+    allowed = [{dist.key(value) for value in axis} for dist, axis in zip(space.values(), axes, strict=True)]
+    return len({space.key(trial.params) for trial in trials
+                if all(dist.key(trial.params[name]) in keys
+                       for (name, dist), keys in zip(space.items(), allowed, strict=True))})
 
 
 class GridSearch(Strategy):

@@ -1,0 +1,101 @@
+"""A study created without a metric: the first metric a result names becomes the study's, so
+results of different metrics are never ranked together (add, tell and the objective)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import evotune as et
+
+SPACE = {"lr": et.Float(1e-4, 1e-1, log=True), "layers": et.Int(1, 4)}
+
+
+def params(layers: int) -> dict:
+    return {"lr": 0.01, "layers": layers}
+
+
+def test_add_adopts_the_first_named_metric_and_refuses_another(storage):
+    s = et.Study(SPACE, direction="maximize", storage=storage, name="nm")
+    assert s.metric is None
+    s.add(params(1), {"val_acc": 0.91})
+    assert s.metric == "val_acc" and et.Study.load("nm", storage).metric == "val_acc"
+    with pytest.raises(et.ResultError) as caught:
+        s.add(params(2), {"val_loss": 0.95})  # a terrible loss must not become the best accuracy
+    assert "no metric 'val_acc'" in str(caught.value) and "['val_loss']" in str(caught.value)
+    assert len(storage.get_trials(s._study_id)) == 1  # nothing written
+    both = s.add(params(3), {"val_acc": 0.93, "val_loss": 0.2})
+    assert both.value == 0.93 and s.best.number == both.number
+    assert et.Study(SPACE, direction="maximize", metric="val_acc", storage=storage, name="nm").metric == "val_acc"
+
+
+def test_tell_adopts_the_first_named_metric_and_keeps_a_refused_trial_running(storage):
+    s = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    s.tell(s.ask(), {"loss": 0.3})
+    assert s.metric == "loss"
+    trial = s.ask()
+    with pytest.raises(et.ResultError, match=r"no metric 'loss'; it has \['acc'\]"):
+        s.tell(trial, {"acc": 0.9})
+    assert s.trials[trial.number].state is et.TrialState.RUNNING
+    assert s.tell(trial, 0.25).metrics == {"loss": 0.25}  # a bare number is the study's metric
+
+
+def test_a_refused_tell_adopts_nothing(storage):
+    s = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    done = s.tell(s.ask(), error="crashed")
+    with pytest.raises(et.TrialStateError):
+        s.tell(done, {"loss": 0.3})
+    assert s.metric is None and et.Study.load("nm", storage).metric is None
+
+
+def test_plain_numbers_stay_plain_and_refuse_a_named_metric(storage):
+    s = et.Study(SPACE, storage=storage, name="nm")
+    s.add(params(1), 0.5)
+    s.add(params(2), {"value": 0.7})  # the name of a plain number: same quantity, nothing adopted
+    assert s.metric is None and [t.metrics for t in s.trials] == [{"value": 0.5}, {"value": 0.7}]
+    with pytest.raises(et.ResultError) as caught:
+        s.add(params(3), {"acc": 1.0})
+    message = str(caught.value)
+    assert "'acc'" in message and "['value']" in message and "study 'nm' has no metric" in message
+    assert "a plain number" in message
+    assert len(s.trials) == 2 and et.Study.load("nm", storage).metric is None
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+@pytest.mark.parametrize("metric", [None, "acc"])
+def test_an_empty_metric_name_is_refused(storage, name, metric):
+    s = et.Study(SPACE, metric=metric, storage=storage, name="nm")
+    with pytest.raises(et.ResultError, match=rf"metric names must be non-empty strings, got '{name}' .*0.7"):
+        s.add(params(1), {name: 0.7})
+    assert storage.get_trials(s._study_id) == [] and s.metric == metric
+
+
+def test_the_objective_cannot_mix_metrics():
+    s = et.Study(SPACE, direction="maximize", strategy=et.RandomSearch(seed=0))
+    names = itertools.cycle(["val_acc", "val_loss"])
+    s.optimize(lambda p: {next(names): p["layers"] / 4}, max_trials=4)
+    assert s.metric == "val_acc"
+    assert [t.state.value for t in s.trials] == ["COMPLETE", "FAILED"] * 2
+    assert "no metric 'val_acc'; it has ['val_loss']" in s.trials[1].error
+    assert all(t.metrics.keys() == {"val_acc"} for t in s.trials if t.state is et.TrialState.COMPLETE)
+
+
+def test_a_metric_adopted_by_another_process_is_taken_up(storage):
+    first = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    second, third = et.Study.load("nm", storage), et.Study.load("nm", storage)  # opened before it had a metric
+    first.add(params(1), {"acc": 0.9})
+    with pytest.raises(et.ResultError, match="no metric 'acc'"):
+        second.add(params(2), {"loss": 0.1})
+    assert second.metric == "acc" and len(second.trials) == 1
+    third.optimize(lambda p: {"loss": 0.1}, max_trials=2)  # syncs trial 0 before it starts trial 1
+    assert third.metric == "acc" and third.trials[1].state is et.TrialState.FAILED
+    assert "no metric 'acc'" in third.trials[1].error
+
+
+def test_the_objective_cannot_report_a_named_metric_after_plain_numbers():
+    s = et.Study(SPACE, strategy=et.RandomSearch(seed=0))
+    s.optimize(lambda p: 0.5, max_trials=1)
+    s.optimize(lambda p: {"loss": 0.1}, max_trials=2)  # recorded FAILED, not raised
+    trial = s.trials[1]
+    assert trial.state is et.TrialState.FAILED and "['value']" in trial.error and s.metric is None

@@ -1,0 +1,92 @@
+"""The queue of guesses: a configuration whose trials all failed is queued again, one held by a
+trial is refused (naming it), and a queued configuration recorded by hand is not run again."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import evotune as et
+
+SPACE = {"bs": et.Categorical([64, 128, 256])}
+
+
+@pytest.fixture
+def evotune_log(caplog):
+    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
+    logger = logging.getLogger("evotune")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def oom(params):
+    raise MemoryError("CUDA out of memory")  # transient: another job held the GPU
+
+
+def test_a_configuration_whose_trials_all_failed_is_queued_again(storage):
+    s = et.Study(SPACE, direction="maximize", storage=storage, name="ef", strategy=et.ManualSearch())
+    s.enqueue({"bs": 256})
+    s.optimize(oom)
+    assert s.trials[0].state is et.TrialState.FAILED and s.trial_holding({"bs": 256}) is None
+    again = s.enqueue({"bs": 256})
+    assert again is not None and again.state is et.TrialState.WAITING and again.number == 1
+    s.optimize(lambda p: 0.9)
+    assert [t.state.value for t in s.trials] == ["FAILED", "COMPLETE"] and s.stop_reason == "queue empty"
+    assert s.best.number == 1 and s.best.params == {"bs": 256}
+
+
+@pytest.mark.parametrize("state", ["WAITING", "RUNNING", "COMPLETE"])
+def test_a_configuration_held_by_a_trial_is_refused_naming_it(storage, evotune_log, state):
+    s = et.Study(SPACE, storage=storage, name="ef", strategy=et.ManualSearch())
+    s.enqueue({"bs": 256})
+    s.tell(s.ask(), error="out of memory")  # trial 0: FAILED, so the configuration may be queued again
+    held = s.enqueue({"bs": 256})
+    if state != "WAITING":
+        held = s.ask()
+    if state == "COMPLETE":
+        held = s.tell(held, 0.5)
+    assert s.trial_holding({"bs": 256}) == held and held.state.value == state
+    evotune_log.clear()
+    assert s.enqueue({"bs": 256}) is None
+    assert len(storage.get_trials(s._study_id)) == 2  # nothing written
+    assert f"already has {{'bs': 256}} in trial 1 ({state}); not queued again" in evotune_log.text
+    assert s.trial_holding({"bs": 64}) is None
+    with pytest.raises(et.ParamsError, match="parameter 'bs' must be one of"):
+        s.trial_holding({"bs": 32})
+
+
+def test_a_queued_configuration_recorded_by_hand_is_not_run_again(storage):
+    s = et.Study({"lr": et.Categorical([0.1, 0.01, 0.001])}, direction="maximize", storage=storage, name="q",
+                 strategy=et.GridSearch())
+    s.enqueue({"lr": 0.01})  # the next guess...
+    s.add({"lr": 0.01}, 0.93)  # ...run by hand elsewhere, and recorded
+    runs = []
+    s.optimize(lambda p: runs.append(p["lr"]) or 0.9)
+    assert runs == [0.1, 0.001]
+    skipped = s.trials[0]
+    assert skipped.state is et.TrialState.FAILED and skipped.attrs["skipped_for"] == 1
+    assert "skipped, not run: trial 1 recorded this configuration" in skipped.error
+    assert s.best.number == 1 and s.best.value == 0.93
+
+
+def test_a_skipped_queued_trial_uses_no_budget(storage):
+    s = et.Study({"n": et.Int(0, 9)}, storage=storage, name="q", strategy=et.RandomSearch(seed=0))
+    s.enqueue({"n": 3})
+    s.enqueue({"n": 4})
+    s.add({"n": 3}, 1.0)
+    s.optimize(lambda p: p["n"], max_trials=4)  # the added trial and three run
+    ran = [t for t in s.trials if "skipped_for" not in t.attrs and t.attrs.get("source") != "add"]
+    assert len(ran) == 3 and ran[0].params == {"n": 4}
+    assert sum(t.params == {"n": 3} for t in s.trials if t.state is et.TrialState.COMPLETE) == 1
+
+
+def test_ask_skips_a_queued_configuration_recorded_meanwhile():
+    s = et.Study(SPACE, strategy=et.ManualSearch())
+    s.enqueue({"bs": 64})
+    s.enqueue({"bs": 128})
+    s.add({"bs": 64}, 0.5)
+    assert s.ask().params == {"bs": 128}
+    with pytest.raises(et.TrialStateError, match="exhausted"):
+        s.ask()
