@@ -67,7 +67,7 @@ def main() -> None:
     Examples:
       evotune run tune.toml --n-jobs 2
       evotune trials mlp --sort val_accuracy
-      evotune add mlp --param lr=0.01 --param layers=2 --metric val_accuracy=0.91
+      evotune add mlp --param lr=0.01 --param layers=2 --param act=relu --metric val_accuracy=0.91
     """
 
 
