@@ -12,7 +12,7 @@ import pytest
 
 import evotune as et
 from evotune.storage import MemoryStorage, SQLStorage
-from evotune.strategies import STRATEGIES, strategy_from_config
+from evotune.strategies import STRATEGIES, Proposal, strategy_from_config
 
 SPACE = {"x": et.Float(-5.0, 5.0), "n": et.Int(1, 4), "act": et.Categorical(["relu", "tanh"])}
 GOOD = {"x": 1.0, "n": 2, "act": "relu"}
@@ -600,6 +600,44 @@ def test_a_new_strategy_for_an_existing_study_is_stored(storage):
     et.Study(SPACE, strategy=et.GridSearch(points=3), storage=storage, name="s")
     assert et.Study.load("s", storage).strategy == et.GridSearch(points=3, seed=et.Study.load("s", storage).strategy.seed)
     assert isinstance(et.Study(SPACE, storage=storage, name="s").strategy, et.GridSearch)
+    assert [summary.strategy for summary in et.list_studies(storage)] == ["grid"]
+
+
+class Stepping(et.Strategy):
+    """A strategy of the user's own: x walks the grid of 0.5 steps from ``start``."""
+
+    name = "stepping"
+
+    def __init__(self, start: float = -5.0, seed: int | None = None):
+        super().__init__(seed)
+        self.start = start
+
+    def settings(self) -> dict:
+        return {"start": self.start}
+
+    def propose(self, space, history, number):
+        x = self.start + 0.5 * number
+        return Proposal(params={"x": x, "n": 1, "act": "relu"}, origin="stepping") if x <= 5.0 else None
+
+
+def test_a_study_of_ones_own_strategy_opens_for_reading_and_runs_only_with_it(storage):
+    et.Study(SPACE, strategy=Stepping(start=-2.0, seed=4), storage=storage, name="own").optimize(
+        lambda p: p["x"] ** 2, max_trials=5)
+    for opened in (et.Study.load("own", storage), et.Study(SPACE, storage=storage, name="own")):
+        assert [t.params["x"] for t in opened.trials] == [-2.0, -1.5, -1.0, -0.5, 0.0]
+        assert opened.best.params["x"] == 0.0 and len(opened.to_csv().splitlines()) == 6
+        assert opened.strategy.name == "stepping"
+        assert json.loads(opened.to_json())["strategy"] == {"type": "stepping", "seed": 4, "start": -2.0}
+        with pytest.raises(et.ConfigError, match=r"study 'own' was run with strategy type 'stepping', which evotune "
+                                                 r"cannot rebuild .* pass the strategy again"):
+            opened.optimize(lambda p: p["x"] ** 2, max_trials=8)
+        with pytest.raises(et.ConfigError, match="strategy type 'stepping'.*strategy="):
+            opened.ask()
+        assert len(opened.trials) == 5
+    resumed = et.Study.load("own", storage, strategy=Stepping(start=-2.0))
+    resumed.optimize(lambda p: p["x"] ** 2, max_trials=7)
+    assert [t.params["x"] for t in resumed.trials][5:] == [0.5, 1.0] and resumed.strategy.seed == 4
+    assert [s.strategy for s in et.list_studies(storage)] == ["stepping"]
 
 
 # -- export ---------------------------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ from evotune.strategies import (
     GridSearch,
     History,
     Strategy,
+    UnknownStrategy,
     default_strategy,
-    strategy_from_config,
+    stored_strategy,
 )
 from evotune.strategies.grid import grid_cells_done
 from evotune.trial import Trial, TrialState
@@ -87,7 +88,9 @@ class Study:
         direction: "minimize" (default) or "maximize".
         metric: Name of the metric to optimize when the objective returns several.
         strategy: How to propose trials; None uses the default strategy (seeded by ``seed``),
-            or the stored one when resuming.
+            or the stored one when resuming. A study run with a strategy of your own (a
+            :class:`Strategy` subclass) opens without it for reading, but runs more trials only
+            when it is passed again.
         storage: None (in memory), a URL (``sqlite:///evotune.db``, ``postgresql://...``) or
             a Storage.
         name: The study's name; with a persistent storage, the same name resumes the study.
@@ -143,7 +146,7 @@ class Study:
         if strategy is not None and not strategy.seed_given and stored.get("type") == strategy.name \
                 and isinstance(stored.get("seed"), int):
             strategy.seed = stored["seed"]  # an unseeded strategy resumes the stored sequence
-        self.strategy = strategy if strategy is not None else strategy_from_config(stored)
+        self.strategy = strategy if strategy is not None else stored_strategy(stored)
         if strategy is not None and strategy.to_config() != stored:
             self.storage.set_study_attrs(record.study_id, {"strategy": strategy.to_config()})
         self.stop_reason: str | None = None
@@ -189,7 +192,11 @@ class Study:
 
     @classmethod
     def load(cls, name: str, storage: Storage | str, strategy: Strategy | None = None) -> Study:
-        """Open an existing study (StudyNotFoundError when there is none)."""
+        """Open an existing study (StudyNotFoundError when there is none).
+
+        A study run with a strategy of your own opens without it, to read its trials; pass the
+        strategy again (``strategy=``) to run more.
+        """
         return cls(None, name=name, storage=storage, strategy=strategy)
 
     def __repr__(self) -> str:
@@ -397,6 +404,8 @@ class Study:
         Raises:
             TrialStateError: When the strategy has nothing to propose right now (exhausted,
                 or waiting for running trials to finish).
+            ConfigError: When the study's strategy, one of your own, was not passed again
+                (see ``strategy`` in :class:`Study`) and no queued trial is waiting.
         """
         started = self._start_trial(max_trials=None, watched=False)
         if not isinstance(started, Trial):
@@ -421,6 +430,8 @@ class Study:
             self._sync()
         if max_trials is not None and self._n_started() >= self._limit(max_trials):
             return "budget"
+        if isinstance(self.strategy, UnknownStrategy):
+            raise self.strategy.error(self.name)
         for _ in range(_MAX_DUPLICATE_RETRIES):
             proposal = self.strategy.propose(self.space, self._history, len(self._history))
             if proposal is None:
@@ -602,7 +613,8 @@ class Study:
             The best trial, or None when none completed. ``study.stop_reason`` says why it stopped.
 
         Raises:
-            ConfigError: For an invalid option, naming it and its value.
+            ConfigError: For an invalid option, naming it and its value; or for a study whose
+                strategy, one of your own, was not passed again (see ``strategy`` above).
             KeyboardInterrupt: After marking the running trials FAILED ("interrupted").
         """
         if not callable(objective):
@@ -621,6 +633,8 @@ class Study:
                 raise ConfigError(f"trial_timeout must be a number of seconds > 0 and at most {MAX_TRIAL_TIMEOUT:.0e} "
                                   f"(about 31 years), or None for no limit, got {trial_timeout!r}")
             objective = TimeLimited(objective, trial_timeout)
+        if isinstance(self.strategy, UnknownStrategy):
+            raise self.strategy.error(self.name)
         if isinstance(self.strategy, GridSearch):
             callbacks = [*check_callbacks(callbacks), self._grid_announcer(n_jobs)]
         return run_optimization(

@@ -150,6 +150,26 @@ def test_dry_run_shows_the_command_and_runs_nothing(cli, config, tmp_path):
     assert not (tmp_path / "evotune.db").exists()
 
 
+def test_dry_run_shows_the_strategy_the_run_would_use(cli, script, config, tmp_path):
+    path = config(command=["train.py"], strategy="")
+    path.write_text(path.read_text().replace("[strategy]\n\n", ""))  # no [strategy] table
+    result = cli("run", path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"strategy: {et.strategies.default_strategy().name} (the default, for a new study)\n" in result.stdout
+    assert not (tmp_path / "evotune.db").exists()
+
+    et.Study({"x": et.Int(0, 9)}, metric="score", storage=sqlite_url(tmp_path), name="demo",
+             strategy=et.RandomSearch(seed=0))
+    result = cli("run", path, "--dry-run")
+    assert "strategy: {'type': 'random', 'seed': 0} (stored with the study)\n" in result.stdout, result.output
+
+    (tmp_path / "other.db").write_text("not a database")
+    result = cli("run", path, "--dry-run", "--storage", f"sqlite:///{tmp_path / 'other.db'}")
+    assert result.exit_code == 0, result.output
+    assert "strategy: the stored one, or evolution (the default, for a new study): the storage could not be read" \
+        in result.stdout
+
+
 BLOCKING = """
         import json, os, subprocess, sys, time
         x = json.loads(os.environ["EVOTUNE_PARAMS"])["x"]
@@ -227,7 +247,8 @@ def test_strategies_from_the_config(cli, script, config, tmp_path, strategy):
 SECRET_URL = "postgresql://tuner:s3cret@db.example/studies"
 
 
-def test_dry_run_hides_the_storage_password(cli, config):
+def test_dry_run_hides_the_storage_password(cli, config, monkeypatch):
+    monkeypatch.setattr(run_module, "open_existing", lambda url: None)  # no server: a new study
     result = cli("run", config(command=["train.py"]), "--dry-run", "--storage", SECRET_URL)
     assert result.exit_code == 0, result.output
     assert "s3cret" not in result.output

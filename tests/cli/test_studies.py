@@ -13,6 +13,7 @@ import pytest
 
 import evotune as et
 from evotune.cli import main
+from evotune.strategies import Proposal
 from tests.cli.conftest import sqlite_url
 
 SPACE = {
@@ -106,6 +107,35 @@ def test_unknown_study_is_exit_2_with_the_known_names(cli, study, url):
         result = cli(command[0], "nope", *command[1:], "--storage", url)
         assert result.exit_code == 2
         assert result.stderr.strip() == f"Error: no study named 'nope' in {url} (its studies: mlp)"
+
+
+class Constant(et.Strategy):
+    """A strategy of the user's own (the one of evotune.strategies.base's docstring)."""
+
+    name = "constant"
+
+    def propose(self, space, history, number):
+        return Proposal(params={n: d.from_unit(0.5) for n, d in space.items()}, origin="constant")
+
+
+def test_a_study_of_ones_own_strategy_can_be_read_but_runs_only_with_it(cli, url, tmp_path):
+    et.Study(SPACE, metric="acc", storage=url, name="own", strategy=Constant()).optimize(
+        lambda p: {"acc": 0.5}, max_trials=2)
+    assert "constant" in cli("studies", "--storage", url).stdout
+    for command in (["trials", "own"], ["best", "own"], ["trial", "own", "0"],
+                    ["export", "own", "-o", tmp_path / "own.csv"]):
+        result = cli(*command, "--storage", url)
+        assert result.exit_code == 0, (command, result.output)
+    assert "trial 0 of study 'own': COMPLETE" in cli("trial", "own", "0", "--storage", url).stdout
+    if "plot" in main.commands:
+        pytest.importorskip("plotly")
+        result = cli("plot", "own", "history", "-o", tmp_path / "own.html", "--storage", url)
+        assert result.exit_code == 0, result.output
+    result = cli("suggest", "own", "--storage", url)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: study 'own' was run with strategy type 'constant', which evotune "
+                                    "cannot rebuild from storage"), result.stderr
+    assert len(et.Study.load("own", url).trials) == 1
 
 
 def test_best_without_completed_trials_is_exit_1(cli, url):
@@ -356,6 +386,19 @@ def test_grid_size_needs_points_for_floats(cli, tmp_path):
     path.write_text(GRID_TOML.format(url="sqlite:///x.db").replace("[strategy]\ntype = \"grid\"\npoints = 3\n", ""))
     result = cli("grid-size", path)
     assert result.exit_code == 2 and "floats without a step (lr) have no grid" in result.stderr
+
+
+def test_grid_size_points_supply_what_a_grid_strategy_lacks(cli, tmp_path):
+    path = tmp_path / "tune.toml"
+    path.write_text(GRID_TOML.format(url="sqlite:///x.db").replace("points = 3\n", "")
+                    + '[run]\ncommand = ["python", "train.py"]\n')
+    result = cli("grid-size", path, "--points", "5")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("40 grid points (lr 5 x layers 4 x act 2)")
+    for command in (["grid-size", path], ["run", path, "--dry-run"]):  # without them, the file must give them
+        result = cli(*command)
+        assert result.exit_code == 2
+        assert "[strategy]: a grid needs a number of points for floats without a step (lr)" in result.stderr
 
 
 def test_expected_errors_have_no_traceback(cli, tmp_path):

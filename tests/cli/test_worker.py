@@ -101,3 +101,28 @@ def test_several_metrics_without_a_study_metric_stop_the_worker(cli, script, con
     trials = load(tmp_path).trials
     assert len(trials) == 1 and "several metrics (loss, score)" in trials[0].error
     assert trials[0].attrs["exit_code"] == 0
+
+
+def test_worker_picks_the_database_run_picks_for_the_same_file(cli, script, config, tmp_path, monkeypatch):
+    """--storage, then the file's [study] storage, then EVOTUNE_STORAGE, then the default: as `evotune run`."""
+    script("train.py", SCORE)
+    path = config(command=["train.py"], run="max_trials = 1")  # [study] storage: tmp_path/evotune.db
+    elsewhere = f"sqlite:///{tmp_path / 'from_env.db'}"
+    monkeypatch.setenv("EVOTUNE_STORAGE", elsewhere)
+    assert cli("run", path, "-q", "--no-progress").exit_code == 0
+    result = cli("worker", "--config", path, "-q", "--no-progress", "-n", "2")
+    assert result.exit_code == 0, result.output
+    assert f"in {sqlite_url(tmp_path)}: 1 trials so far" in result.stderr
+    assert len(load(tmp_path).trials) == 2  # one study, continued by the worker
+    assert not (tmp_path / "from_env.db").exists()
+
+    option = f"sqlite:///{tmp_path / 'from_option.db'}"  # --storage wins over the file
+    assert cli("worker", "--config", path, "--storage", option, "-q", "--no-progress").exit_code == 0
+    assert len(et.Study.load("demo", option).trials) == 1
+
+    # without a file, EVOTUNE_STORAGE names the study's database
+    et.Study({"x": et.Int(0, 9)}, storage=elsewhere, name="python", metric="score")
+    script("objective.py", "def objective(params):\n    return float(params['x'])\n")
+    result = cli("worker", "python", "--objective", "objective.py:objective", "-n", "1", "-q", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert len(et.Study.load("python", elsewhere).trials) == 1

@@ -12,6 +12,7 @@ import pytest
 
 import evotune as et
 from evotune.storage import MemoryStorage, SQLStorage
+from evotune.strategies import Proposal
 from evotune.trial import TrialState
 
 from ..plot.studies import HOSTILE_NAME, HOSTILE_PARAM, evolution_study, random_study
@@ -107,6 +108,22 @@ def test_one_study(client, storage):
     assert data["params"] == ["x", "y"] and data["direction"] == "minimize"
     assert data["strategy"]["type"] == "manual"
     assert client.get("/api/study", params={"name": "mixed"}).json()["has_lineage"] is False
+
+
+class Constant(et.Strategy):
+    name = "constant"
+
+    def propose(self, space, history, number):
+        return Proposal(params={n: d.from_unit(0.5) for n, d in space.items()}, origin="constant")
+
+
+def test_a_study_of_ones_own_strategy_is_shown(client, storage):
+    et.Study({"x": et.Float(0, 1)}, storage=storage, name="own", strategy=Constant(seed=2)).optimize(
+        lambda p: p["x"], max_trials=1)
+    assert {s["name"]: s["strategy"] for s in client.get("/api/studies").json()["studies"]}["own"] == "constant"
+    data = client.get("/api/study", params={"name": "own"}).json()
+    assert data["strategy"] == {"type": "constant", "seed": 2} and data["counts"]["complete"] == 1
+    assert client.get("/api/plot", params={"name": "own", "kind": "history"}).status_code == 200
 
 
 def test_the_revision_moves_when_trials_change(client, storage):

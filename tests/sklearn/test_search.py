@@ -371,3 +371,20 @@ def test_evolutionary_search_maps_generations_onto_the_budget(classification):
         EvolutionarySearchCV(LogisticRegression(), space, generations=2).fit(X, y)
     with pytest.raises(et.ConfigError, match="disagrees"):
         EvolutionarySearchCV(LogisticRegression(), space, population_size=3, generations=2, n_trials=10).fit(X, y)
+
+
+def test_generations_is_a_budget_and_the_generational_recipe_runs_them_in_turn():
+    """As EvolutionarySearchCV documents: P * G candidates, each labelled with its depth of descent
+    (which may pass G - 1); the generational strategy it points to labels them 0 to G - 1."""
+    X, y = make_classification(n_samples=90, n_features=4, random_state=0)
+    space = {"max_depth": et.Int(1, 30), "min_samples_leaf": et.Int(1, 30)}
+    steady = EvolutionarySearchCV(DecisionTreeClassifier(random_state=0), space, population_size=4, generations=3,
+                                  cv=3, random_state=0).fit(X, y)
+    labels = steady.cv_results_["generation"].compressed().tolist()
+    assert len(labels) == 12 and labels[:4] == [0, 0, 0, 0] and max(labels) > 2
+    for trial in [t for t in steady.study_.trials if t.parents]:  # a fresh random point has none
+        assert trial.generation == 1 + max(steady.study_.trials[n].generation for n in trial.parents)
+    generational = TuneSearchCV(DecisionTreeClassifier(random_state=0), space, n_trials=12, cv=3, random_state=0,
+                                strategy=et.EvolutionarySearch(population_size=4, mode="generational"))
+    generational.fit(X, y)
+    assert generational.cv_results_["generation"].compressed().tolist() == [0] * 4 + [1] * 4 + [2] * 4

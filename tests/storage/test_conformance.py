@@ -96,6 +96,13 @@ def test_study_attrs_merge(storage):
     assert attrs == {"owner": "ana", "strategy": {"type": "grid", "seed": 1}, "note": "ü"}
 
 
+def test_the_summary_shows_the_strategy_the_study_now_uses(storage):
+    record = new_study(storage)  # created with random search
+    assert [s.strategy for s in reopen(storage).list_studies()] == ["random"]
+    storage.set_study_attrs(record.study_id, {"strategy": {"type": "grid", "seed": 1}})  # reopened with a grid
+    assert [s.strategy for s in reopen(storage).list_studies()] == ["grid"]
+
+
 def test_a_study_without_a_metric_can_be_given_one(storage):
     record = new_study(storage)
     storage.set_study_metric(record.study_id, "loss")

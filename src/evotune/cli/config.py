@@ -156,12 +156,25 @@ def read_document(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def load_config(path: str | Path, *, need_run: bool = True) -> TuneConfig:
+def storage_url(chosen: str | None = None) -> str:
+    """The storage URL of a command: ``chosen`` (a file's [study] storage, or a --storage option), else
+    the EVOTUNE_STORAGE environment variable, else sqlite:///evotune.db.
+
+    ``evotune run`` and ``evotune worker`` pick their storage by this one rule, so the same
+    file sends both to the same database: ``--storage``, then the file's [study] storage,
+    then EVOTUNE_STORAGE, then the default.
+    """
+    return chosen or os.environ.get("EVOTUNE_STORAGE") or DEFAULT_URL
+
+
+def load_config(path: str | Path, *, need_run: bool = True, grid_points: int | None = None) -> TuneConfig:
     """Read and validate a configuration file.
 
     Args:
         path: The TOML or YAML file.
         need_run: Require ``[run]`` with a ``command`` (False for commands that only need the space).
+        grid_points: Values per float that the caller supplies for a grid (``evotune grid-size
+            --points``): a grid ``[strategy]`` then need not give ``points`` itself.
 
     Raises:
         ConfigError: Naming the file, the table or key, and what is wrong.
@@ -173,7 +186,7 @@ def load_config(path: str | Path, *, need_run: bool = True) -> TuneConfig:
     study = _table(problem, document, "study")
     _check_keys(problem, "study", study, _STUDY_KEYS)
     name = _string(problem, "study", study, "name", required=True)
-    storage = _string(problem, "study", study, "storage") or os.environ.get("EVOTUNE_STORAGE") or DEFAULT_URL
+    storage = storage_url(_string(problem, "study", study, "storage"))
     direction = _string(problem, "study", study, "direction") or "minimize"
     if direction not in ("minimize", "maximize"):
         raise problem("study", f"direction must be 'minimize' or 'maximize', got {direction!r}")
@@ -182,7 +195,7 @@ def load_config(path: str | Path, *, need_run: bool = True) -> TuneConfig:
         raise ConfigError(f"{path}: missing table [space] (one entry per parameter)")
     space = _space(problem, _table(problem, document, "space"))
     strategy_config = _table(problem, document, "strategy") if "strategy" in document else None
-    strategy = _strategy(problem, strategy_config, space) if strategy_config is not None else None
+    strategy = _strategy(problem, strategy_config, space, grid_points) if strategy_config is not None else None
     run = None
     if "run" in document or need_run:
         run = _run(problem, _table(problem, document, "run"), space, path.resolve().parent)
@@ -260,7 +273,7 @@ def _distribution(problem: _Problems, where: str, spec: Any) -> Distribution:
         raise problem(where, message[len(prefix):] if message.startswith(prefix) else message) from None
 
 
-def _strategy(problem: _Problems, table: dict[str, Any], space: Space) -> Strategy:
+def _strategy(problem: _Problems, table: dict[str, Any], space: Space, grid_points: int | None = None) -> Strategy:
     kind = table.get("type")
     if kind is None:
         raise problem("strategy", f"missing key 'type' (one of {', '.join(sorted(STRATEGIES))})")
@@ -274,7 +287,7 @@ def _strategy(problem: _Problems, table: dict[str, Any], space: Space) -> Strate
         strategy = strategy_from_config(dict(table))
     except ConfigError as error:
         raise problem("strategy", str(error)) from None
-    if isinstance(strategy, GridSearch) and strategy.points is None:
+    if isinstance(strategy, GridSearch) and strategy.points is None and grid_points is None:
         endless = [name for name, dist in space.items() if isinstance(dist, Float) and not dist.step]
         if endless:
             raise problem(

@@ -17,10 +17,10 @@ from evotune.cli.command import SEVERAL_METRICS, CommandObjective, render, stop_
 from evotune.cli.config import RunSettings, TuneConfig, load_config
 from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
-from evotune.exceptions import ConfigError
+from evotune.exceptions import ConfigError, StorageError, StudyNotFoundError
 from evotune.space import Float
 from evotune.storage import redact_url
-from evotune.strategies import GridSearch
+from evotune.strategies import STRATEGIES, GridSearch, default_strategy
 from evotune.strategies.grid import grid_cells_done
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
@@ -122,7 +122,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
 def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     sample = tune.space.sample(np.random.default_rng(0))
     argv = [render(argument, sample, "<trial_dir>") for argument in settings.command]
-    strategy = tune.strategy.to_config() if tune.strategy is not None else "stored, or random for a new study"
+    strategy = tune.strategy.to_config() if tune.strategy is not None else _stored_or_default_strategy(tune, url)
     click.echo(f"study {tune.name!r} in {redact_url(url)}: {tune.direction} {tune.metric or 'value'}")
     click.echo(f"space: {tune.space!r}")
     click.echo(f"strategy: {strategy}")
@@ -130,6 +130,28 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     limits = {k: getattr(settings, k) for k in ("max_trials", "n_jobs", "timeout", "time_budget", "patience",
                                                  "target", "max_failures", "metrics_file")}
     click.echo("run: " + ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None))
+
+
+def _stored_or_default_strategy(tune: TuneConfig, url: str) -> str:
+    """What a file without [strategy] runs: the study's stored strategy, or the default for a new study."""
+    default = f"{default_strategy().name} (the default, for a new study)"
+    try:
+        opened = open_existing(url)
+        if opened is None:
+            return default
+        try:
+            record = opened.load_study(tune.name)
+        finally:
+            opened.close()
+    except StudyNotFoundError:
+        return default
+    except StorageError as error:
+        return f"the stored one, or {default}: the storage could not be read ({error})"
+    stored = record.attrs.get("strategy", record.strategy)
+    if stored.get("type") not in STRATEGIES:
+        return (f"{stored} (stored with the study, not one of evotune's own: the run would stop; "
+                f"add a [strategy] table to switch strategy)")
+    return f"{stored} (stored with the study)"
 
 
 class UnnamedMetricStop:
@@ -234,7 +256,7 @@ def grid_size_command(config: str, points: int | None, storage: str | None) -> N
     Example:
       evotune grid-size tune.toml --points 5
     """
-    tune = load_config(config, need_run=False)
+    tune = load_config(config, need_run=False, grid_points=points)
     if points is None and isinstance(tune.strategy, GridSearch):
         points = tune.strategy.points
     endless = [n for n, d in tune.space.items() if isinstance(d, Float) and not d.step]

@@ -32,6 +32,7 @@ from typing import Any
 
 import click
 
+from evotune.cli.config import load_config, storage_url
 from evotune.cli.main import check_n_jobs, load_study, main
 from evotune.cli.run import UnnamedMetricStop
 from evotune.exceptions import ConfigError
@@ -102,11 +103,10 @@ def _work(name: str | None, objective: str | None, config: str | None, storage: 
     if objective is not None:
         if name is None:
             raise ConfigError("give the study NAME with --objective (or use --config tune.toml)")
-        url = storage or DEFAULT_URL
+        url = storage_url(storage)
         return _Work(load_study(name, url), import_objective(objective), False, url,
                      1 if n_jobs is None else n_jobs, {"max_trials": max_trials, "timeout": time_budget, **stops})
     from evotune.cli.command import CommandObjective
-    from evotune.cli.config import load_config
 
     assert config is not None
     tune = load_config(config)
@@ -115,7 +115,7 @@ def _work(name: str | None, objective: str | None, config: str | None, storage: 
         raise ConfigError(f"study NAME {name!r} differs from the name in {config}: {tune.name!r}")
     settings = tune.run.with_overrides(config, max_trials=max_trials, n_jobs=n_jobs, time_budget=time_budget,
                                        **stops)
-    url = storage or tune.storage
+    url = storage or tune.storage  # tune.storage: the file's, else EVOTUNE_STORAGE, else the default
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
     command = CommandObjective(settings.command, cwd=settings.cwd, env=settings.env, timeout=settings.timeout,
@@ -140,9 +140,9 @@ def _trial_line(study: Study, trial: Trial) -> str:
 @click.option("--config", type=click.Path(exists=True, dir_okay=False),
               help="A tune.toml whose [run] command is the objective (as for `evotune run`); its [run] "
                    "limits apply unless the options below override them.")
-@click.option("--storage", default=None, envvar="EVOTUNE_STORAGE", show_envvar=True,
-              help=f"Storage URL shared by the workers, e.g. postgresql://user@host/db (default: the config's, "
-                   f"then {DEFAULT_URL}).")
+@click.option("--storage", default=None,
+              help=f"Storage URL shared by the workers, e.g. postgresql://user@host/db (default: with --config, "
+                   f"the file's [study] storage; then EVOTUNE_STORAGE, then {DEFAULT_URL}; as `evotune run`).")
 @click.option("--max-trials", "-n", type=click.IntRange(min=1), help="Total trials of the study, all workers together.")
 @click.option("--n-jobs", "-j", type=int, callback=check_n_jobs,
               help="Trials this worker runs at once (-1: one per core; default: the config's n_jobs, else 1).")

@@ -218,15 +218,25 @@ class TuneSearchCV(BaseSearchCV):
 
 
 class EvolutionarySearchCV(TuneSearchCV):
-    """:class:`TuneSearchCV` with the evolutionary strategy, sized by population and generations.
+    """:class:`TuneSearchCV` with the evolutionary strategy; the budget is population size x generations.
+
+    The search is steady-state (``EvolutionarySearch``'s default mode): a child is bred as soon
+    as a candidate is scored, from every candidate scored so far, rather than one generation at
+    a time.
 
     Args:
         estimator: The estimator (or pipeline) to tune.
         param_space: See :class:`TuneSearchCV`.
-        population_size: Candidates per generation; None lets the strategy choose it from the
-            space and the budget.
-        generations: Generations to run; the budget is then ``population_size * generations``
-            candidates (``population_size`` is required).
+        population_size: Size of the first population and of the population parents are picked
+            from; None lets the strategy choose it from the space and the budget.
+        generations: The budget counted in populations: ``population_size * generations``
+            candidates in all (``population_size`` is required). It is a budget, not a number
+            of generation steps: the ``generation`` recorded for each candidate
+            (``cv_results_["generation"]`` and the study's trials) is its depth of descent, one
+            past its deepest parent, and may exceed ``generations - 1``. For generations run one
+            after another, each bred only from the ones before, pass
+            ``TuneSearchCV(strategy=et.EvolutionarySearch(population_size=P, mode="generational"),
+            n_trials=P * G)``: its candidates are labelled generations 0 to ``G - 1``.
         n_trials: The candidate budget: ``"auto"`` is ``population_size * generations`` when
             ``generations`` is given, else 50; an int is used as given (it must agree with
             ``generations`` when both are given); None runs until ``timeout`` or ``patience``.

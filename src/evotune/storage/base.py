@@ -41,7 +41,11 @@ class StudyRecord:
 
 @dataclass(frozen=True)
 class StudySummary:
-    """One line of :meth:`Storage.list_studies`."""
+    """One line of :meth:`Storage.list_studies`.
+
+    ``strategy`` is the type of the strategy the study now uses: the one it was last opened
+    with (``attrs["strategy"]``), else the one it was created with, as :class:`~evotune.Study` uses.
+    """
 
     name: str
     direction: str

@@ -70,7 +70,8 @@ class MemoryStorage(Storage):
                 best = (min(values) if record.direction == "minimize" else max(values)) if values else None
                 stamps = [t.finished_at or t.started_at for t in trials if t.finished_at or t.started_at]
                 out.append(StudySummary(
-                    record.name, record.direction, record.metric, record.strategy.get("type", "?"),
+                    record.name, record.direction, record.metric,
+                    record.attrs.get("strategy", record.strategy).get("type", "?"),
                     len(trials), len(complete), sum(t.state is TrialState.FAILED for t in trials),
                     best, record.created_at, max(stamps) if stamps else None,
                 ))

@@ -104,10 +104,12 @@ def row_to_trial(row: Any) -> Trial:
 
 
 def strategy_type(row: Any) -> str:
+    """The type of the strategy a study row now uses: the last one stored in its attrs (a study
+    reopened with another strategy), else the one it was created with."""
     try:
-        return str(json.loads(row.strategy).get("type", "?"))
+        return str(json.loads(row.attrs).get("strategy", json.loads(row.strategy)).get("type", "?"))
     except (TypeError, ValueError, AttributeError):
-        raise damaged(row, f"study {row.name!r}", ("strategy",)) from None
+        raise damaged(row, f"study {row.name!r}", ("strategy", "attrs")) from None
 
 
 def damaged(row: Any, what: str, json_columns: Sequence[str], state_column: str | None = None) -> StorageError:

@@ -10,6 +10,7 @@ from evotune.strategies.evolution import EvolutionarySearch
 from evotune.strategies.grid import GridSearch
 from evotune.strategies.manual import ManualSearch
 from evotune.strategies.random import RandomSearch
+from evotune.strategies.unknown import UnknownStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "manual": ManualSearch, "grid": GridSearch, "random": RandomSearch,
@@ -43,7 +44,23 @@ def strategy_from_config(config: dict[str, Any]) -> Strategy:
         raise ConfigError(f"strategy {kind!r}: {error}") from None
 
 
+def stored_strategy(config: dict[str, Any]) -> Strategy:
+    """The strategy a study stored: one of evotune's own rebuilt, else an :class:`UnknownStrategy`.
+
+    A user's own Strategy subclass cannot be rebuilt from its stored settings; the study opens
+    with an UnknownStrategy, which keeps them and refuses to propose until the real strategy
+    is passed again.
+
+    Raises:
+        ConfigError: For a stored strategy of evotune's own with invalid settings.
+    """
+    kind = config.get("type") if isinstance(config, dict) else None
+    if isinstance(kind, str) and kind not in STRATEGIES:
+        return UnknownStrategy(config, tuple(sorted(STRATEGIES)))
+    return strategy_from_config(config)
+
+
 __all__ = [
     "STRATEGIES", "WAIT", "EvolutionarySearch", "GridSearch", "History", "ManualSearch", "Proposal", "RandomSearch",
-    "Strategy", "default_strategy", "make_rng", "strategy_from_config",
+    "Strategy", "UnknownStrategy", "default_strategy", "make_rng", "stored_strategy", "strategy_from_config",
 ]

@@ -14,6 +14,11 @@ To write a strategy, subclass :class:`Strategy`, set ``name`` and implement ``pr
 ``propose`` returns a :class:`Proposal`, :data:`WAIT` (nothing can be proposed until a
 running trial finishes, e.g. at a generation barrier) or ``None`` (the strategy is
 exhausted and the study stops).
+
+Storage keeps a strategy's settings (``to_config``), not its code, so only evotune's own
+strategies are rebuilt when a study is reopened. A study run with your own strategy opens
+without it for reading (its trials, best, export, plots, the CLI's read-only commands); to
+run more trials, pass the strategy again: ``Study.load(name, storage, strategy=Constant())``.
 """
 
 from __future__ import annotations
