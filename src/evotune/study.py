@@ -1,10 +1,13 @@
-"""Study: the ask / evaluate / tell loop, with every trial recorded in a storage."""
+"""Study: the ask / evaluate / tell loop, with every trial recorded in a storage.
+
+Two of its concerns live in modules of their own, which :class:`Study` inherits: how it names
+and checks its metric (:mod:`evotune.study_metric`), and the trials it holds beside its
+strategy's proposals, queued, recorded by hand or retried (:mod:`evotune.study_queue`).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import hashlib
 import inspect
 import json
 import logging
@@ -21,12 +24,11 @@ from evotune.exceptions import (
     TrialStateError,
 )
 from evotune.execution.heartbeat import worker_attrs
-from evotune.execution.loop import check_callbacks, run_optimization, starts_every_waiting
+from evotune.execution.loop import check_callbacks, run_optimization
 from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
-from evotune.results import DEFAULT_METRIC, check_metric_name, metrics_besides, parse_result
+from evotune.results import DEFAULT_METRIC
 from evotune.space import Distribution, Space
-from evotune.stopping import StopCriteria
 from evotune.storage import Storage, StudySummary, open_storage
 from evotune.storage.base import DuplicateTrialError
 from evotune.storage.schema import dumps
@@ -40,6 +42,8 @@ from evotune.strategies import (
     stored_strategy,
 )
 from evotune.strategies.grid import grid_cells_done
+from evotune.study_metric import MetricRules
+from evotune.study_queue import TrialQueue, config_key
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
@@ -75,11 +79,7 @@ def _check_attrs(attrs: Any) -> None:
             raise ConfigError(f"attrs[{name!r}] = {value!r} cannot be stored as JSON ({problem})") from None
 
 
-def _config_key(space: Space, params: Mapping[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(space.key(params)).encode()).hexdigest()
-
-
-class Study:
+class Study(MetricRules, TrialQueue):
     """A named search over a space, recorded trial by trial in a storage.
 
     Args:
@@ -174,22 +174,6 @@ class Study:
                 f"open it with that metric (or none), or give a study of {metric!r} another name"
             )
 
-    def _name_metric(self, record: Any, metric: str) -> Any:
-        """Name the metric of a study recorded without one, when its complete trials all report it.
-
-        Such a study optimized the single metric each trial reported, so naming that metric
-        changes no recorded value; naming another would mix it with the values already ranked.
-        """
-        reported = metrics_besides(self.storage.get_trials(record.study_id), metric)
-        if reported:
-            raise StudyConflictError(
-                f"study {self.name!r} already exists with metric=None and has complete trials that report "
-                f"{reported}, not {metric!r}; open it without a metric, or give a study of {metric!r} "
-                f"another name"
-            )
-        self.storage.set_study_metric(record.study_id, metric)
-        return dataclasses.replace(record, metric=metric)
-
     @classmethod
     def load(cls, name: str, storage: Storage | str, strategy: Strategy | None = None) -> Study:
         """Open an existing study (StudyNotFoundError when there is none).
@@ -249,126 +233,6 @@ class Study:
     def _best_value(self) -> float | None:
         best = self._history.best()
         return None if best is None else best.value
-
-    def _trials_of(self, params: Mapping[str, Any]) -> list[Trial]:
-        """The trials of this configuration, in number order (as far as the history knows)."""
-        return [self._history[n] for n in self._numbers_by_key.get(self.space.key(params), ())]
-
-    def trial_holding(self, params: Mapping[str, Any]) -> Trial | None:
-        """The trial that holds this configuration, so that :meth:`enqueue` refuses it.
-
-        That is its first COMPLETE, RUNNING or WAITING trial; None when it has none, such as a
-        configuration whose every trial FAILED (which may be queued again).
-
-        Raises:
-            ParamsError: For a missing, extra or out-of-range parameter.
-
-        Example:
-            >>> import evotune as et
-            >>> study = et.Study({"bs": et.Categorical([64, 256])}, strategy=et.ManualSearch())
-            >>> study.trial_holding({"bs": 256}) is None
-            True
-            >>> study.enqueue({"bs": 256}).number, study.trial_holding({"bs": 256}).state.value
-            (0, 'WAITING')
-        """
-        checked = self.space.validate(params)
-        self._sync()
-        return next((t for t in self._trials_of(checked) if t.state is not TrialState.FAILED), None)
-
-    # -- the study's metric ----------------------------------------------------------------------
-    def _refresh_metric(self) -> None:
-        """Take up the metric that another process (or Study object) gave the study."""
-        metric = self.storage.load_study(self.name).metric
-        if metric is not None:
-            self._record, self.metric = dataclasses.replace(self._record, metric=metric), metric
-
-    def _parse_result(self, result: Any) -> tuple[float, dict[str, float], str | None]:
-        """``(value, metrics, metric to adopt)`` for a result of this study; writes nothing.
-
-        A study created without a metric takes the first metric that a result names alone as its
-        own (:meth:`_adopt_metric`, once the trial is written), so that two metrics are never
-        ranked together: until then, such a result is refused when the complete trials report
-        another metric. A plain number is recorded as always, under the metric "value".
-
-        Raises:
-            ResultError: From :func:`parse_result`, or for a metric other than the one the
-                complete trials report (naming both).
-        """
-        if self.metric is None and isinstance(result, Mapping):
-            self._sync()
-            self._refresh_metric()
-        value, metrics = parse_result(result, self.metric)
-        if self.metric is not None or not isinstance(result, Mapping):
-            return value, metrics, None
-        (name,) = metrics
-        check_metric_name(name, self._history.completed, self.name)
-        return value, metrics, None if name == DEFAULT_METRIC else name  # {"value": x} is a plain number
-
-    def _adopt_metric(self, metric: str | None) -> None:
-        """Make ``metric`` the study's metric, after a trial reporting it was recorded (None: nothing to do)."""
-        if metric is None or self.metric is not None:
-            return
-        try:
-            self._record = self._name_metric(self._record, metric)
-        except StudyConflictError as conflict:  # another process recorded another metric meanwhile
-            logger.warning("study %r keeps no metric: %s", self.name, conflict)
-            return
-        self.metric = metric
-        logger.info("study %r now optimizes the metric %r, which its first named result reports; results "
-                    "must report it from now on", self.name, metric)
-
-    # -- manual experiments ------------------------------------------------------------------
-    def enqueue(self, params: Mapping[str, Any]) -> Trial | None:
-        """Queue a parameter set to evaluate before the strategy's own proposals.
-
-        Returns the queued trial, or None when a trial already holds that configuration: one
-        that is COMPLETE, RUNNING or WAITING (see :meth:`trial_holding`). A configuration whose
-        trials all FAILED, say for a transient reason, is queued again.
-
-        Raises:
-            ParamsError: For a missing, extra or out-of-range parameter (nothing is written).
-        """
-        checked = self.space.validate(params)
-        holder = self.trial_holding(checked)
-        if holder is not None:
-            logger.info("study %r already has %s in trial %d (%s); not queued again", self.name, checked,
-                        holder.number, holder.state.value)
-            return None
-        trial = self.storage.create_trial(
-            self._study_id, checked, TrialState.WAITING, key=_config_key(self.space, checked),
-            origin="manual", attrs={"source": "enqueue"},
-        )
-        assert trial is not None
-        self._remember(trial)
-        return trial
-
-    def add(self, params: Mapping[str, Any], result: float | Mapping[str, float]) -> Trial:
-        """Record a run done elsewhere, as a COMPLETE trial.
-
-        A study without a metric takes the metric of the first result that names one alone (a
-        dict of one metric) as its own; later results must report it. A queued (WAITING) trial
-        of the same configuration is not run: it is skipped, recorded FAILED, when its turn
-        comes.
-
-        Raises:
-            ParamsError: For parameters outside the space. ResultError: For a result that is
-                not a finite number, lacks the study's metric, or names another metric than
-                the complete trials of a study without a metric. Nothing is written on error.
-        """
-        checked = self.space.validate(params)
-        value, metrics, adopt = self._parse_result(result)
-        trial = self.storage.create_trial(
-            self._study_id, checked, TrialState.COMPLETE, key=_config_key(self.space, checked),
-            origin="manual", attrs={"source": "add"}, value=value, metrics=metrics,
-        )
-        assert trial is not None
-        self._remember(trial)
-        self._adopt_metric(adopt)
-        queued = [t.number for t in self._trials_of(checked) if t.state is TrialState.WAITING]
-        if queued:
-            logger.info("study %r: trial %d records %s, which trial(s) %s queued; they will be skipped, not run",
-                        self.name, trial.number, checked, ", ".join(map(str, queued)))
-        return trial
 
     def stop(self, reason: str = "stopped by a callback") -> None:
         """Ask a running :meth:`optimize` to start no new trial; the running ones finish.
@@ -441,7 +305,7 @@ class Study:
             params = self.space.validate(proposal.params)
             try:
                 trial = self.storage.create_trial(
-                    self._study_id, params, TrialState.RUNNING, key=_config_key(self.space, params),
+                    self._study_id, params, TrialState.RUNNING, key=config_key(self.space, params),
                     origin=proposal.origin, generation=proposal.generation, parents=proposal.parents,
                     attrs=worker_attrs(worker) if worker else None, max_trials=self._limit(max_trials), unique=True,
                     watched=watched,
@@ -457,80 +321,6 @@ class Study:
 
     def _n_started(self) -> int:
         return self._history.n_started
-
-    def _limit(self, max_trials: int | None) -> int | None:
-        """``max_trials`` plus the queued trials skipped unrun, which used no budget."""
-        return None if max_trials is None else max_trials + len(self._skipped)
-
-    def _claim_waiting(self, max_trials: int | None, worker: str | None, *, watched: bool) -> Trial | None:
-        """Start the oldest queued (WAITING) trial, or return None when none may start.
-
-        A queued configuration that a COMPLETE trial recorded meanwhile (with :meth:`add` or
-        :meth:`tell`) is not run again: its trial is skipped, recorded FAILED with
-        ``attrs["skipped_for"]`` the recording trial's number, and the next one is claimed.
-        (The storage can finish only a RUNNING trial, and claims only the oldest WAITING one,
-        so :meth:`add` cannot record its result into the queued trial itself.)
-        """
-        while True:
-            claimed = self.storage.claim_waiting_trial(self._study_id, self._limit(max_trials), worker,
-                                                       watched=watched)
-            if claimed is None:
-                return None
-            self._remember(claimed)
-            recorded = next((t for t in self._trials_of(claimed.params) if t.state is TrialState.COMPLETE), None)
-            if recorded is None:
-                return claimed
-            logger.info("study %r: queued trial %d skipped, not run: trial %d recorded %s meanwhile", self.name,
-                        claimed.number, recorded.number, claimed.params)
-            self._finish(claimed.number, TrialState.FAILED, attrs={"skipped_for": recorded.number},
-                         error=f"skipped, not run: trial {recorded.number} recorded this configuration after it "
-                               f"was queued")
-
-    def _retry(self, trial: Trial) -> Trial | None:
-        """Queue a lost trial's parameters again (used by ``optimize(retries=...)``)."""
-        attempt = int(trial.attrs.get("attempt", 0)) + 1
-        retried = self.storage.create_trial(
-            self._study_id, dict(trial.params), TrialState.WAITING, key=_config_key(self.space, trial.params),
-            origin=trial.origin, generation=trial.generation, parents=trial.parents,
-            attrs={"retry_of": trial.number, "attempt": attempt},
-        )
-        if retried is not None:
-            self._remember(retried)
-        return retried
-
-    def requeue_interrupted(self, max_trials: int | None = None, target: float | None = None) -> list[Trial]:
-        """Queue again, once each, the trials a Ctrl-C interrupted, so that a resumed run tries them.
-
-        Ctrl-C records the running trials FAILED ("interrupted"). Left alone, a resumed grid, or
-        a resumed queue of guesses, skips their configurations. Call this before resuming with
-        :meth:`optimize`, giving it the same ``max_trials`` and ``target``. It queues the
-        interrupted trials only when that run will start every one of them; a retry queued while
-        the budget is used up would wait in the study for ever. It queues nothing once ``target``
-        is reached. A retry stands in for the trial it repeats, so it does not use the budget a
-        second time. ``evotune run`` calls it on every resume.
-
-        Returns:
-            The queued trials (WAITING, with ``attrs["retry_of"]`` the interrupted trial's
-            number), or an empty list.
-
-        Example:
-            >>> import evotune as et
-            >>> study = et.Study({"x": et.Float(0, 1)})
-            >>> _ = study.tell(study.ask(), error="interrupted")  # what Ctrl-C leaves behind
-            >>> [t.attrs["retry_of"] for t in study.requeue_interrupted(max_trials=10)]
-            [0]
-        """
-        self._sync()
-        criteria = StopCriteria(max_trials=max_trials, target=target, direction=self.direction)
-        if criteria.reached_target(self._best_value()):
-            return []
-        history = self._history
-        retried = {t.attrs.get("retry_of") for t in history}
-        interrupted = [t for t in history if t.state is TrialState.FAILED and t.error == "interrupted"
-                       and t.number not in retried]
-        if not interrupted or not starts_every_waiting(history, max_trials):
-            return []
-        return [retry for retry in map(self._retry, interrupted) if retry is not None]
 
     def tell(
         self, trial: Trial | int, result: float | Mapping[str, float] | None = None, *,

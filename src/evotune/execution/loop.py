@@ -27,7 +27,6 @@ from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
 from evotune.results import Report
 from evotune.stopping import StopCriteria
-from evotune.strategies.base import History
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
@@ -131,8 +130,9 @@ def run_optimization(
     return study.best
 
 
-def starts_every_waiting(history: History, max_trials: int | None) -> bool:
-    """Whether ``optimize(max_trials=...)`` would start every WAITING trial of ``history``.
+def starts_every_waiting(history: Any, max_trials: int | None) -> bool:
+    """Whether ``optimize(max_trials=...)`` would start every WAITING trial of ``history`` (a
+    study's history: its trials, in number order, and ``n_started``).
 
     The loop lets a study reach ``max_trials`` started trials plus one per retry in it (a retry
     stands in for the trial it repeats), and starts the queued trials first, in order: they all
