@@ -3,22 +3,11 @@ trial is refused (naming it), and a queued configuration recorded by hand is not
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 import evotune as et
 
 SPACE = {"bs": et.Categorical([64, 128, 256])}
-
-
-@pytest.fixture
-def evotune_log(caplog):
-    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
-    logger = logging.getLogger("evotune")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def oom(params):

@@ -3,24 +3,12 @@ by hand off the grid, and repeats of a cell, leave the cells to run as they are.
 
 from __future__ import annotations
 
-import logging
 import time
 
-import pytest
-
 import evotune as et
-from evotune.study import grid_cells_done
+from evotune.strategies.grid import grid_cells_done
 
 SPACE = {"x": et.Float(0, 1), "k": et.Categorical(["a", "b"])}
-
-
-@pytest.fixture
-def evotune_log(caplog):
-    """Capture the 'evotune' logger (it does not propagate to the root logger)."""
-    logger = logging.getLogger("evotune")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def test_grid_cells_done_counts_distinct_cells_on_the_axes():
