@@ -99,3 +99,21 @@ def test_the_objective_cannot_report_a_named_metric_after_plain_numbers():
     s.optimize(lambda p: {"loss": 0.1}, max_trials=2)  # recorded FAILED, not raised
     trial = s.trials[1]
     assert trial.state is et.TrialState.FAILED and "['value']" in trial.error and s.metric is None
+
+
+def test_a_metric_adopted_while_a_trial_ran_fails_that_trial_and_the_run_goes_on(storage):
+    running = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    other = et.Study.load("nm", storage)
+    tell = running.tell
+
+    def tell_after_the_other_process(trial, result=None, **options):
+        if result is not None and other.metric is None:
+            other.add(params(4), {"loss": 2.0})  # the study takes 'loss' between the check and the record
+        return tell(trial, result, **options)
+
+    running.tell = tell_after_the_other_process
+    running.optimize(lambda p: {"acc": 0.5}, max_trials=3)
+    trials = running.trials
+    assert running.stop_reason == "max_trials reached" and running.metric == "loss"
+    assert [t.state for t in trials if t.origin != "manual"] == [et.TrialState.FAILED] * 2  # with the manual one: 3
+    assert all("no metric 'loss'" in t.error for t in trials if t.origin != "manual")

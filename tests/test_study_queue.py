@@ -79,3 +79,31 @@ def test_ask_skips_a_queued_configuration_recorded_meanwhile():
     assert s.ask().params == {"bs": 128}
     with pytest.raises(et.TrialStateError, match="exhausted"):
         s.ask()
+
+
+def test_the_trial_that_holds_a_configuration_is_its_complete_one_before_a_queued_one():
+    study = et.Study(SPACE, strategy=et.ManualSearch())
+    queued = study.enqueue({"bs": 64})
+    recorded = study.add({"bs": 64}, 0.5)
+    assert study.trial_holding({"bs": 64}).number == recorded.number != queued.number
+
+
+def test_an_interrupted_trial_is_queued_again_when_a_skipped_copy_left_room_for_it():
+    study = et.Study({"x": et.Categorical([1, 2, 3, 4, 5, 6])}, strategy=et.GridSearch())
+    study.enqueue({"x": 6})
+    study.add({"x": 6}, 0.5)  # the queued copy is skipped unrun, and uses no budget
+    calls = []
+
+    def objective(params):
+        calls.append(params)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return float(params["x"])
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, max_trials=3)
+    interrupted = next(t for t in study.trials if t.error == "interrupted")
+    retries = study.requeue_interrupted(max_trials=3)
+    assert [t.attrs["retry_of"] for t in retries] == [interrupted.number]
+    study.optimize(lambda p: float(p["x"]), max_trials=3)
+    assert next(t for t in study.trials if t.attrs.get("retry_of") == interrupted.number).state is et.TrialState.COMPLETE

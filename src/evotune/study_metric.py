@@ -6,6 +6,10 @@ must report that metric; before that, a result naming another metric than the co
 report is refused. A study recorded without a metric takes one on reopening only when all its
 complete trials report it, so no value already ranked changes meaning.
 
+One race is left open: two processes recording their first results at the same moment, with
+different metrics, may both pass the check; the first to store its metric wins and the other's
+trial stays ranked beside it (a warning says so). Give such studies a metric when creating them.
+
 :class:`MetricRules` holds these rules for :class:`~evotune.study.Study`, which inherits them; they
 use the study's ``storage``, ``name``, ``metric``, ``_record`` and ``_history``.
 """
@@ -83,7 +87,9 @@ class MetricRules:
         try:
             self._record = self._name_metric(self._record, metric)
         except StudyConflictError as conflict:  # another process recorded another metric meanwhile
-            logger.warning("study %r keeps no metric: %s", self.name, conflict)
+            self._refresh_metric()
+            now = f"its metric is {self.metric!r}" if self.metric is not None else "it keeps no metric"
+            logger.warning("study %r did not take the metric %r (%s): %s", self.name, metric, now, conflict)
             return
         self.metric = metric
         logger.info("study %r now optimizes the metric %r, which its first named result reports; results "

@@ -7,7 +7,9 @@ and retries of trials that were interrupted or lost.
 * ``add`` records a run done elsewhere. A queued copy of the same configuration is then skipped
   when its turn comes (recorded FAILED, ``attrs["skipped_for"]``), and uses no budget.
 * ``requeue_interrupted`` and the loop's retries queue a trial's configuration again, once per
-  attempt; a retry stands in for the trial it repeats.
+  attempt; a retry stands in for the trial it repeats. Two processes resuming the same study at
+  the same moment may each queue a retry of one interrupted trial (each extends the budget by
+  one): resume a study from one process, then start the others.
 
 :class:`TrialQueue` holds these for :class:`~evotune.study.Study`, which inherits them; they use
 the study's ``storage``, ``space``, ``name`` and history.
@@ -21,6 +23,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from evotune.execution.heartbeat import worker_attrs
 from evotune.execution.loop import starts_every_waiting
 from evotune.space import Space
 from evotune.stopping import StopCriteria
@@ -52,8 +55,9 @@ class TrialQueue:
     def trial_holding(self, params: Mapping[str, Any]) -> Trial | None:
         """The trial that holds this configuration, so that :meth:`enqueue` refuses it.
 
-        That is its first COMPLETE, RUNNING or WAITING trial; None when it has none, such as a
-        configuration whose every trial FAILED (which may be queued again).
+        That is its first COMPLETE trial, else its first RUNNING one, else its first WAITING one;
+        None when it has none, such as a configuration whose every trial FAILED (which may be
+        queued again).
 
         Raises:
             ParamsError: For a missing, extra or out-of-range parameter.
@@ -68,7 +72,12 @@ class TrialQueue:
         """
         checked = self.space.validate(params)
         self._sync()
-        return next((t for t in self._trials_of(checked) if t.state is not TrialState.FAILED), None)
+        trials = self._trials_of(checked)
+        for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING):
+            holder = next((t for t in trials if t.state is state), None)
+            if holder is not None:
+                return holder
+        return None
 
     def enqueue(self, params: Mapping[str, Any]) -> Trial | None:
         """Queue a parameter set to evaluate before the strategy's own proposals.
@@ -136,8 +145,9 @@ class TrialQueue:
         so :meth:`add` cannot record its result into the queued trial itself.)
         """
         while True:
-            claimed = self.storage.claim_waiting_trial(self._study_id, self._limit(max_trials), worker,
-                                                       watched=watched)
+            claimed = self.storage.claim_waiting_trial(
+                self._study_id, self._limit(max_trials), worker, watched=watched,
+                attrs=worker_attrs(worker) if worker else None)
             if claimed is None:
                 return None
             self._remember(claimed)
@@ -192,6 +202,6 @@ class TrialQueue:
         retried = {t.attrs.get("retry_of") for t in history}
         interrupted = [t for t in history if t.state is TrialState.FAILED and t.error == "interrupted"
                        and t.number not in retried]
-        if not interrupted or not starts_every_waiting(history, max_trials):
+        if not interrupted or not starts_every_waiting(history, self._limit(max_trials)):
             return []
         return [retry for retry in map(self._retry, interrupted) if retry is not None]

@@ -13,6 +13,7 @@ import pytest
 import evotune as et
 from evotune.execution import heartbeat
 from evotune.execution.heartbeat import Heartbeat
+from evotune.storage.base import utcnow
 from tests.execution.objectives import quadratic, run_script, space
 
 #: A driver that finishes three trials, then hangs in the fourth until it is killed.
@@ -113,7 +114,7 @@ def _trials_or_none(url: str, name: str) -> list:
 
 
 def test_a_running_worker_fails_a_dead_workers_trial_after_the_grace_period(tmp_path, sql_url, monkeypatch):
-    monkeypatch.setattr(heartbeat, "pid_namespace", lambda: "pid:[another machine]")  # not a local process
+    monkeypatch.setattr(heartbeat, "process_scope", lambda: "another machine")  # not a local process
     driver = _start_hanging_driver(tmp_path, sql_url, "shared")
     _kill(driver)
     killed_at = time.time()
@@ -236,3 +237,37 @@ def test_a_grid_with_nothing_left_names_the_trials_other_workers_still_run(evotu
     assert study.stop_reason == "strategy exhausted"
     assert f"trial(s) {elsewhere.number} of other workers are still RUNNING" in evotune_log.text
     assert "marked FAILED after the grace period (600 s)" in evotune_log.text
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(timeout=30)
+    return finished.pid
+
+
+@pytest.mark.skipif(heartbeat.process_scope() is None, reason="needs Linux's boot id and PID namespaces")
+def test_a_dead_process_counts_only_where_its_process_id_means_something():
+    import socket
+
+    pid = _dead_pid()
+
+    def running(scope: str) -> et.Trial:
+        return et.Trial(0, {"x": 0.0}, et.TrialState.RUNNING, heartbeat_at=utcnow(),
+                        attrs={"worker": f"{socket.gethostname()}:{pid}", "process_scope": scope})
+
+    ours = heartbeat.process_scope()
+    assert heartbeat.dead_local_trials([running(ours)]) != []
+    boot_id, _, namespace = ours.partition("/")
+    # Another machine with the same host name: the same namespace id (every kernel's first), another boot.
+    assert heartbeat.dead_local_trials([running(f"another-boot/{namespace}")]) == []
+    assert heartbeat.dead_local_trials([running(f"{boot_id}/pid:[1]")]) == []  # another container
+
+
+def test_a_queued_trial_started_by_the_loop_records_its_process_scope():
+    study = et.Study(space(), strategy=et.RandomSearch(seed=0))
+    study.enqueue({"x": 0.5, "n": 3, "act": "relu"})
+    started = study._start_trial(None, worker="host:1", watched=True)
+    assert started.attrs.get("process_scope") == heartbeat.process_scope() and started.attrs["worker"] == "host:1"

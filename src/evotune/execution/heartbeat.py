@@ -8,10 +8,12 @@ records those trials and, when asked, queues them again.
 
 A trial whose ``optimize`` process died on this machine need not wait for the grace period:
 each trial records the process that started it (``attrs["worker"]``, ``host:pid``, and on Linux
-its PID namespace in ``attrs["pid_namespace"]``), and :func:`dead_local_trials` finds those whose
+``attrs["process_scope"]``: the kernel's boot id and the PID namespace, which together say
+where that process id means something), and :func:`dead_local_trials` finds those whose
 process is gone, so a run resumed right after a crash (``kill -9``, the OOM killer) retries them
-at once. Two containers sharing a host name but not their process ids are told apart by the
-namespace; without one recorded, only the grace period applies.
+at once. The boot id tells apart machines that share a host name; the namespace, containers
+that share a kernel but not their process ids. Without a scope recorded, only the grace period
+applies.
 
 Only trials started by an ``optimize`` loop are watched (they get a first stamp when they
 start). A trial started by ``Study.ask`` or ``evotune suggest`` is run by hand, perhaps for
@@ -101,18 +103,21 @@ def report_lost(trials: Iterable[Trial]) -> None:
                        trial.attrs.get("worker", "unknown worker"))
 
 
-def pid_namespace() -> str | None:
-    """This process's PID namespace (Linux), which tells apart process ids of containers."""
+def process_scope() -> str | None:
+    """Where this process's id is meaningful: the kernel's boot id and the PID namespace (Linux;
+    None elsewhere). Two processes with the same scope see the same process ids."""
     try:
-        return os.readlink("/proc/self/ns/pid")
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+        return f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"
     except OSError:
         return None
 
 
 def worker_attrs(worker: str) -> dict[str, str]:
     """The attributes a trial started by the ``optimize`` process ``worker`` (``host:pid``) records."""
-    namespace = pid_namespace()
-    return {"worker": worker} if namespace is None else {"worker": worker, "pid_namespace": namespace}
+    scope = process_scope()
+    return {"worker": worker} if scope is None else {"worker": worker, "process_scope": scope}
 
 
 def _process_exists(pid: int) -> bool:
@@ -126,17 +131,17 @@ def _process_exists(pid: int) -> bool:
 
 
 def dead_local_trials(trials: Iterable[Trial]) -> list[Trial]:
-    """The watched RUNNING trials whose ``optimize`` process, on this machine and in this PID
-    namespace, no longer exists: their worker died, and no heartbeat will come."""
-    host, namespace = socket.gethostname(), pid_namespace()
-    if namespace is None:
+    """The watched RUNNING trials whose ``optimize`` process, in this process's scope (see
+    :func:`process_scope`), no longer exists: their worker died, and no heartbeat will come."""
+    host, scope = socket.gethostname(), process_scope()
+    if scope is None:
         return []
     dead = []
     for trial in trials:
         worker = str(trial.attrs.get("worker", ""))
         worker_host, _, pid = worker.rpartition(":")
         if (trial.state is TrialState.RUNNING and trial.heartbeat_at is not None and worker_host == host
-                and trial.attrs.get("pid_namespace") == namespace and pid.isdigit()
+                and trial.attrs.get("process_scope") == scope and pid.isdigit()
                 and int(pid) != os.getpid() and not _process_exists(int(pid))):
             dead.append(trial)
     return dead

@@ -290,7 +290,11 @@ class _Run:
             if error is not None:
                 finished = self.study.tell(trial, error=error, attrs=attrs)
             else:
-                finished = self.study.tell(trial, result, attrs=attrs)
+                try:
+                    finished = self.study.tell(trial, result, attrs=attrs)
+                except ResultError as problem:  # another process gave the study a metric meanwhile
+                    finished = self.study.tell(trial, error=f"objective returned an invalid result: {problem}",
+                                               attrs=attrs)
         except TrialStateError:
             logger.warning("trial %d finished after it was declared lost; its result is not recorded",
                            trial.number)
@@ -345,7 +349,8 @@ class _Run:
             after = f" after the grace period ({grace:g} s)" if grace else ""
             logger.warning(
                 "study %r: nothing left to propose, but trial(s) %s of other workers are still RUNNING; if their "
-                "worker died, they are marked FAILED%s, and a later run queues them again", self.study.name,
+                "worker died, they are marked FAILED%s, and a later run with retries (as `evotune run` has) queues "
+                "them again", self.study.name,
                 ", ".join(map(str, others)), after)
 
     def abandon(self, reason: str) -> None:

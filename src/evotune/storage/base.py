@@ -144,10 +144,12 @@ class Storage(ABC):
 
     @abstractmethod
     def claim_waiting_trial(self, study_id: int, max_trials: int | None = None,
-                            worker: str | None = None, watched: bool = True) -> Trial | None:
+                            worker: str | None = None, watched: bool = True,
+                            attrs: dict[str, Any] | None = None) -> Trial | None:
         """Move the oldest WAITING trial to RUNNING and return it (None if none or over budget).
 
-        ``watched`` as for :meth:`create_trial`.
+        ``watched`` as for :meth:`create_trial`; ``worker`` and ``attrs`` are added to the
+        trial's attributes (``attrs["worker"]`` the worker).
         """
 
     @abstractmethod

@@ -122,7 +122,7 @@ class MemoryStorage(Storage):
                 self._keys[study_id].add(key)
             return trial
 
-    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True):
+    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True, attrs=None):
         with self._lock:
             trials = self._trials[study_id]
             if max_trials is not None and self._started[study_id] >= max_trials:
@@ -130,9 +130,9 @@ class MemoryStorage(Storage):
             for trial in trials:
                 if trial.state is TrialState.WAITING:
                     now = utcnow()
-                    attrs = {**trial.attrs, "worker": worker} if worker else trial.attrs
+                    merged = {**trial.attrs, **(attrs or {}), **({"worker": worker} if worker else {})}
                     claimed = trial.replace(state=TrialState.RUNNING, started_at=now,
-                                            heartbeat_at=now if watched else None, attrs=attrs)
+                                            heartbeat_at=now if watched else None, attrs=merged)
                     trials[trial.number] = claimed
                     self._started[study_id] += 1
                     return claimed

@@ -498,7 +498,7 @@ class SQLStorage(Storage):
         )
 
     @_reconnecting
-    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True):
+    def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True, attrs=None):
         with self._transaction(write=True) as conn:
             counters = self._lock_study(conn, study_id)
             if max_trials is not None and counters.n_started >= max_trials:
@@ -511,16 +511,14 @@ class SQLStorage(Storage):
                 return None
             now = time.time()
             beat = now if watched else None
-            attrs = json.loads(row.attrs)
-            if worker:
-                attrs["worker"] = worker
+            merged = {**json.loads(row.attrs), **(attrs or {}), **({"worker": worker} if worker else {})}
             conn.execute(trials_table.update().where(
                 trials_table.c.study_id == study_id, trials_table.c.number == row.number
-            ).values(state="RUNNING", started_at=now, heartbeat_at=beat, attrs=dumps(attrs)))
+            ).values(state="RUNNING", started_at=now, heartbeat_at=beat, attrs=dumps(merged)))
             conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(
                 n_started=counters.n_started + 1))
         return row_to_trial(row).replace(
-            state=TrialState.RUNNING, started_at=stamp(now), heartbeat_at=stamp(beat), attrs=attrs)
+            state=TrialState.RUNNING, started_at=stamp(now), heartbeat_at=stamp(beat), attrs=merged)
 
     @_reconnecting
     def finish_trial(self, study_id, number, state, *, value=None, metrics=None, error=None, attrs=None):
