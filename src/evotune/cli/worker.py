@@ -163,7 +163,8 @@ def _trial_line(study: Study, trial: Trial) -> str:
 @click.pass_context
 def worker_command(ctx: click.Context, name: str | None, objective_spec: str | None, config: str | None,
                    storage: str | None, max_trials: int | None, n_jobs: int | None, time_budget: float | None,
-                   patience: int | None, target: float | None, max_failures: int | None, retries: int, heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
+                   patience: int | None, target: float | None, max_failures: int | None, retries: int,
+                   heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
     """Run trials of study NAME as one of many workers sharing its storage.
 
     Start it on each machine; stop it with Ctrl-C (its running trials are marked FAILED,
