@@ -24,7 +24,7 @@ from evotune.exceptions import (
     TrialStateError,
 )
 from evotune.execution.heartbeat import worker_attrs
-from evotune.execution.loop import check_callbacks, run_optimization
+from evotune.execution.loop import check_callbacks, run_optimization, waiting_for
 from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
 from evotune.export import rows_to_csv, trial_rows
 from evotune.results import DEFAULT_METRIC
@@ -273,6 +273,9 @@ class Study(MetricRules, TrialQueue):
         """
         started = self._start_trial(max_trials=None, watched=False)
         if not isinstance(started, Trial):
+            if started == "wait":
+                raise TrialStateError(f"no trial to ask for now: the strategy waits for {waiting_for(self._history)} "
+                                      f"to finish before the next generation")
             raise TrialStateError(f"no trial to ask for: {started}")
         # The caller may edit the params it trains with; the recorded trial must not change.
         return started.replace(params=dict(started.params))

@@ -177,7 +177,7 @@ def test_generational_mode_gives_the_same_trials_whatever_the_number_of_workers(
 def test_generational_mode_waits_at_the_end_of_a_generation():
     study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=4, mode="generational"))
     first = [study.ask() for _ in range(4)]
-    with pytest.raises(et.TrialStateError, match="wait"):
+    with pytest.raises(et.TrialStateError, match=r"waits for trial\(s\) 0, 1, 2, 3 started by hand \(`ask`\)"):
         study.ask()
     for trial in first[:3]:
         study.tell(trial, objective(trial.params))
@@ -375,3 +375,31 @@ def test_generational_quadratic_children_are_one_per_fit():
     for child in children:
         per_generation[child.generation] = per_generation.get(child.generation, 0) + 1
     assert max(per_generation.values()) == 1
+
+
+def test_a_study_run_first_with_random_search_breeds_from_a_population_of_the_usual_size():
+    space = {"x": et.Float(0, 1), "y": et.Float(0, 1)}
+    study = et.Study(space, strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, max_trials=100)
+    evolution = et.EvolutionarySearch(seed=0)
+    study = et.Study.load(study.name, study.storage, strategy=evolution)
+    study.optimize(lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, max_trials=120)
+    ledger = evolution._ledger_for(study.space, study.history)
+    assert evolution._settled_size(ledger) == evolution.resolved_population_size(study.space, None) == 8
+
+
+def test_a_trial_never_told_does_not_hold_the_mutation_step_back():
+    space = {f"x{i}": et.Float(0, 1) for i in range(4)}
+    evolution = et.EvolutionarySearch(seed=0)
+    study = et.Study(space, strategy=evolution)
+    study.ask()  # run by hand and never told
+    study.optimize(lambda p: sum((v - 0.3) ** 2 for v in p.values()), max_trials=200)
+    assert math.exp(evolution._ledger.log_scale) < evolution.mutation_scale / 4  # it adapted
+
+
+def test_a_generational_run_says_which_trials_it_waits_for(evotune_log):
+    study = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=0, population_size=4, mode="generational"))
+    asked = study.ask()  # run by hand: the generation cannot end before it is told
+    study.optimize(objective, max_trials=20, timeout=3)
+    assert study.stop_reason == "timeout" and len(study.trials) == 4
+    assert f"waits for trial(s) {asked.number} started by hand (`ask`)" in evotune_log.text

@@ -10,7 +10,7 @@ import pytest
 
 import evotune as et
 from evotune.strategies import History, strategy_from_config
-from evotune.strategies.grid import uniform_integer
+from evotune.strategies.base import uniform_integer
 
 SPACE = {"act": et.Categorical(["relu", "tanh"]), "depth": et.Int(1, 3), "dropout": et.Float(0.0, 0.2, step=0.1)}
 

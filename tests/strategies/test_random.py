@@ -133,6 +133,13 @@ def test_a_larger_finite_space_is_walked_to_its_last_configuration():
     assert study.stop_reason == "strategy exhausted"
 
 
+def test_a_finite_space_beyond_the_enumerated_size_is_walked_to_its_last_configuration():
+    study = et.Study({"a": et.Int(0, 64), "b": et.Int(0, 63)}, strategy=et.RandomSearch(seed=0))  # 4,160
+    study.optimize(lambda p: 0.0, show_progress=False)
+    assert study.history.n_distinct == len(study.trials) == 4160
+    assert study.stop_reason == "strategy exhausted"
+
+
 @pytest.mark.parametrize("strategy", [et.RandomSearch(seed=0), et.EvolutionarySearch(seed=0)])
 def test_a_configuration_recorded_twice_by_hand_does_not_hide_an_untried_one(strategy):
     study = et.Study({"n": et.Int(0, 3)}, strategy=strategy)

@@ -130,6 +130,21 @@ def run_optimization(
     return study.best
 
 
+def waiting_for(history: Any) -> str:
+    """The unfinished trials a strategy waits for, in words: those of other workers, and those
+    started by hand (``ask``), which nothing but a ``tell`` finishes."""
+    running = [t for t in history if t.state is TrialState.RUNNING]
+    by_hand = [t.number for t in running if t.heartbeat_at is None]
+    others = [t.number for t in running if t.heartbeat_at is not None]
+    parts = []
+    if others:
+        parts.append(f"trial(s) {', '.join(map(str, others))} of other workers")
+    if by_hand:
+        parts.append(f"trial(s) {', '.join(map(str, by_hand))} started by hand (`ask`), which only a `tell` "
+                     f"finishes")
+    return " and ".join(parts) or "running trials"
+
+
 def starts_every_waiting(history: Any, max_trials: int | None) -> bool:
     """Whether ``optimize(max_trials=...)`` would start every WAITING trial of ``history`` (a
     study's history: its trials, in number order, and ``n_started``).
@@ -158,6 +173,7 @@ class _Run:
         self.worker = worker_name()
         self.start = time.monotonic()
         self.failures = 0
+        self.told_waiting = False  # said which trials a waiting strategy waits for
         self.since_improvement = 0
         self.best_value = study._best_value()
         self._retried = 0  # retries in the study (seen so far); each extends the budget by one
@@ -205,9 +221,13 @@ class _Run:
             started = study._start_trial(budget, worker=self.worker, watched=True)  # stamped by the heartbeat
             if isinstance(started, Trial):
                 self.submit(started)
-                poll = 0.05
+                poll, self.told_waiting = 0.05, False
                 continue
             if started == "wait" and not self.running:
+                if poll == _MAX_POLL and not self.told_waiting:  # say once what it waits for
+                    self.told_waiting = True
+                    logger.info("study %r waits for %s to finish before the next generation", study.name,
+                                waiting_for(study.history))
                 time.sleep(poll)  # other workers hold the trials the strategy waits for
                 poll = min(poll * 2, _MAX_POLL)
                 self.handle_lost()

@@ -168,15 +168,48 @@ def space_size(space: Space) -> float:
 ENUMERABLE = 4096
 
 
+#: Largest exclusive bound numpy's ``Generator.integers`` accepts (it draws int64 values).
+NUMPY_INTEGER_BOUND = 2**63
+
+
+def uniform_integer(rng: np.random.Generator, low: int, high: int) -> int:
+    """A uniform integer in ``[low, high)``, for bounds of any size.
+
+    Bounds that numpy can draw between use ``rng.integers``, so such draws (the shuffled
+    order of every grid of at most 2**63 cells) stay what they always were. Larger bounds are
+    met by rejection sampling on random bytes of the same generator: a grid of 10 parameters
+    with 100 values each (1e20 cells) shuffles as deterministically as a small one.
+    """
+    if high <= NUMPY_INTEGER_BOUND:
+        return int(rng.integers(low, high))
+    span = high - low
+    bits = (span - 1).bit_length()
+    extra = -bits % 8  # surplus bits of the last byte, dropped
+    while True:  # each try succeeds with probability > 1/2
+        value = int.from_bytes(rng.bytes((bits + extra) // 8), "little") >> extra
+        if value < span:
+            return low + value
+
+
+def affine_order(size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """``(a, b)`` of a random bijection ``i -> (a * i + b) % size`` of ``range(size)``: a cheap
+    shuffled order of cells, for spaces of any size (``a`` is coprime with ``size``)."""
+    while True:  # terminates fast: a random integer is coprime with size with p >= ~0.3
+        a = uniform_integer(rng, 1, size)
+        if math.gcd(a, size) == 1:
+            return a, uniform_integer(rng, 0, size)
+
+
 def draw_unseen(
     space: Space, history: History, rng: np.random.Generator, draws: int, taken: set[tuple[Any, ...]] | None = None,
 ) -> Params | None:
     """A random configuration that is neither in ``history`` nor among the keys in ``taken``.
 
     Tries ``draws`` random draws first. When they all repeat a configuration and the space is
-    finite with at most :data:`ENUMERABLE` configurations, walks its cells in a random order, so
-    the last untried configurations of a nearly exhausted space are still found. Returns None
-    when every configuration was tried; in a larger space, the last draw, tried or not.
+    finite, walks its cells in a random order (a random permutation for at most
+    :data:`ENUMERABLE` configurations, a random affine order beyond), so the last untried
+    configurations of a nearly exhausted space are still found. Returns None when every
+    configuration was tried; in an infinite space, the last draw, tried or not.
     """
     taken = taken or set()
     params: Params = {}
@@ -184,12 +217,17 @@ def draw_unseen(
         params = space.sample(rng)
         if space.key(params) not in taken and not history.seen(params):
             return params
-    size = space_size(space)
-    if size > ENUMERABLE:
+    if not math.isfinite(space_size(space)):
         return params
+    size = math.prod(int(dist.cardinality) for dist in space.values())
     axes = space.grid_axes()
-    for index in rng.permutation(int(size)):
-        params = space.grid_point(int(index), axes)
+    if size <= ENUMERABLE:
+        order: Any = (int(index) for index in rng.permutation(size))
+    else:
+        a, b = affine_order(size, rng)
+        order = ((a * i + b) % size for i in range(size))
+    for index in order:
+        params = space.grid_point(index, axes)
         if space.key(params) not in taken and not history.seen(params):
             return params
     return None

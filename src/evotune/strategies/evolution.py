@@ -128,7 +128,9 @@ class EvolutionarySearch(Strategy):
             of generation ``g`` are bred only from trials finished before ``g`` started, and the
             strategy waits at the end of each generation, so the trials are identical whatever the
             number of workers (reproducible parallel runs, at the cost of idle workers at each
-            barrier).
+            barrier). It waits for every trial of the generation, one started by hand with
+            ``ask`` included: ``optimize`` then waits until that trial is told (or its
+            ``timeout``), and says which trials it waits for.
         selection: "tournament" (default): each parent is the best of ``tournament_size`` members
             drawn at random; "uniform": any member, which favours diversity over pressure.
         tournament_size: Members per tournament (default 2, a mild pressure that keeps diversity).
@@ -247,13 +249,16 @@ class EvolutionarySearch(Strategy):
     def _settled_size(self, ledger: Ledger) -> int | None:
         """The population size the study already uses, once children exist (None before).
 
-        Read from the history, so resuming with another ``max_trials`` keeps the population.
+        Read from the history, so resuming with another ``max_trials`` keeps the population;
+        at most the size chosen without a budget, so that a study run first with another
+        strategy (100 random trials, say), or one whose first trials failed, still breeds from
+        a population of the usual size.
         """
         if self.population_size is not None or ledger.before_first_child is None:
             return None
         if self.mode == "generational":
             return ledger.slots.get(0) or None
-        return max(2, ledger.before_first_child)
+        return min(max(2, ledger.before_first_child), self.resolved_population_size(ledger.space, None))
 
     def _elite_count(self, size: int) -> int:
         return min(size, self.elitism) if self.elitism is not None else max(1, size // 2)

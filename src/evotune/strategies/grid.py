@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
 from evotune.exceptions import ConfigError
 from evotune.space import Space
-from evotune.strategies.base import History, Proposal, Strategy, make_rng
-
-#: Largest exclusive bound numpy's ``Generator.integers`` accepts (it draws int64 values).
-NUMPY_INTEGER_BOUND = 2**63
-
-
-def uniform_integer(rng: np.random.Generator, low: int, high: int) -> int:
-    """A uniform integer in ``[low, high)``, for bounds of any size.
-
-    Bounds that numpy can draw between use ``rng.integers``, so such draws (the shuffled
-    order of every grid of at most 2**63 cells) stay what they always were. Larger bounds are
-    met by rejection sampling on random bytes of the same generator: a grid of 10 parameters
-    with 100 values each (1e20 cells) shuffles as deterministically as a small one.
-    """
-    if high <= NUMPY_INTEGER_BOUND:
-        return int(rng.integers(low, high))
-    span = high - low
-    bits = (span - 1).bit_length()
-    extra = -bits % 8  # surplus bits of the last byte, dropped
-    while True:  # each try succeeds with probability > 1/2
-        value = int.from_bytes(rng.bytes((bits + extra) // 8), "little") >> extra
-        if value < span:
-            return low + value
+from evotune.strategies.base import History, Proposal, Strategy, affine_order, make_rng
 
 
 def grid_cells_done(space: Space, axes: Sequence[Sequence[Any]], trials: Iterable[Any]) -> int:
@@ -97,11 +72,7 @@ class GridSearch(Strategy):
         """An affine bijection i -> (a * i + b) mod size that shuffles the cells cheaply."""
         if not self.shuffle or size < 3:
             return 1, 0
-        rng = make_rng(self.seed, size)
-        while True:  # terminates fast: a random integer is coprime with size with p >= ~0.3
-            a = uniform_integer(rng, 1, size)
-            if math.gcd(a, size) == 1:
-                return a, uniform_integer(rng, 0, size)
+        return affine_order(size, make_rng(self.seed, size))
 
     def propose(self, space: Space, history: History, number: int) -> Proposal | None:
         if self._cache is None or self._cache[0] is not space:

@@ -22,6 +22,8 @@ from evotune.trial import Trial, TrialState
 #: Origins of the trials an evolutionary strategy proposes itself; every other trial (enqueued,
 #: added, or proposed by another strategy earlier in the study) joins the population as a guest.
 OWN_ORIGINS = frozenset({"initial", "mutation", "crossover", "quadratic", "random"})
+#: Trials the mutation scale waits for an unfinished one (more than run at once in practice).
+SCALE_WAIT = 64
 
 
 def is_own(trial: Trial) -> bool:
@@ -152,7 +154,9 @@ class Ledger:
         A mutation child succeeds when it completes no worse than its parent: on a plateau, where
         many configurations score the same, the step then grows until it finds an edge. Trials are
         taken in number order and only up to the first unfinished one, so the scale never depends
-        on the order in which trials happened to finish.
+        on the order in which trials happened to finish; a trial still unfinished
+        :data:`SCALE_WAIT` trials later (one asked for by hand and never told, say) is passed
+        over rather than holding the scale back for good.
         """
         history = self._history()
         if self.log_scale is None:
@@ -160,7 +164,10 @@ class Ledger:
         while history is not None and self._scale_next < min(limit, self._length):
             number = self._scale_next
             if number in self.unfinished:
-                break
+                if min(limit, self._length) - number <= SCALE_WAIT:
+                    break
+                self._scale_next += 1
+                continue
             trial = history[number]
             if is_own(trial) and trial.origin == "mutation" and "retry_of" not in trial.attrs:
                 parent = min((self.losses.get(p, math.inf) for p in trial.parents), default=math.inf)
