@@ -403,3 +403,18 @@ def test_a_generational_run_says_which_trials_it_waits_for(evotune_log):
     study.optimize(objective, max_trials=20, timeout=3)
     assert study.stop_reason == "timeout" and len(study.trials) == 4
     assert f"waits for trial(s) {asked.number} started by hand (`ask`)" in evotune_log.text
+
+
+def test_children_keep_away_from_where_the_objective_fails():
+    space = {"x": et.Float(0, 1), "n": et.Int(1, 5), "c": et.Categorical(["a", "b"]), "z": et.Float(0, 1, step=0.5)}
+
+    def objective(params):
+        if params["c"] == "a":  # half the space: an option the model refuses
+            raise ValueError("unsupported combination")
+        return params["x"]  # the best at the edge
+
+    study = et.Study(space, strategy=et.EvolutionarySearch(seed=0))
+    study.optimize(objective, max_trials=150)
+    failed = sum(t.state is et.TrialState.FAILED for t in study.trials)
+    assert failed / len(study.trials) < 0.4  # random search fails half; the unaware surrogate, 85%
+    assert study.best.value < 0.01

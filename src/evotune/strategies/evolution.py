@@ -29,6 +29,9 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
   origin "quadratic"): the trend of the results rather than their ripples, which jumps straight
   to the floor of a bowl that the local steps would take many trials to descend, or past the
   local dips of a rippled one.
+* The model also sees the most recent failed trials, as worse than any complete one, so the
+  children keep away from a region where the objective fails (an option the model refuses, a
+  learning rate that diverges) instead of being drawn to it as untried.
 * Equal losses are common (accuracy on a small validation set moves in steps): among equals the
   newest trial ranks first and a child that ties its parent counts as a success, so the search
   drifts across plateaus instead of shrinking its steps on them.
@@ -67,6 +70,8 @@ SUCCESS_FACTOR = 1.5
 SCALE_LIMITS = (0.005, 0.5)
 #: Most trials the surrogate is fitted on (the best ones), which keeps a proposal cheap.
 SURROGATE_POINTS = 80
+#: Most recent failed trials the surrogate also sees, as worse than any complete one.
+FAILED_POINTS = 20
 #: Weight of the predicted loss against the distance to tried points when screening candidates,
 #: taken in turn: from a far-reaching child (0.3) to the one predicted best (1.0).
 SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
@@ -217,7 +222,7 @@ class EvolutionarySearch(Strategy):
         self._ledger: Ledger | None = None
         self._design: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
-        self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None
+        self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None  # (best, -1, failed)
         self._trend_cache: tuple[tuple[int, ...], tuple[np.ndarray, int] | None] | None = None
 
     def settings(self) -> dict[str, Any]:
@@ -314,7 +319,7 @@ class EvolutionarySearch(Strategy):
             ledger.advance_scale(start, *self._scale_rule())
             ranked = ledger.best(SURROGATE_POINTS, before=start)
             population = ledger.population(size, self._elite_count(size), before=start)
-            models = (self._model(ledger, ranked), self._trend(ledger, ranked))
+            models = (self._model(ledger, ranked, before=start), self._trend(ledger, ranked))
             self._generation_cache = (key, (ranked, population, models, ledger.log_scale))
         ranked, population, models, log_scale = self._generation_cache[1]
         rng = make_rng(self.seed, generation, slot)
@@ -349,14 +354,19 @@ class EvolutionarySearch(Strategy):
         params = self._fresh(space, history, rng, set())
         return None if params is None else Proposal(params=params, origin=origin, generation=generation)
 
-    def _model(self, ledger: Ledger, best: list[tuple[float, int]]) -> RadialBasisModel | None:
-        """The surrogate fitted on ``best``, the best finished trials (None when too few)."""
+    def _model(self, ledger: Ledger, best: list[tuple[float, int]], before: int | None = None) -> RadialBasisModel | None:
+        """The surrogate fitted on ``best``, the best finished trials, and on the most recent
+        failed ones (numbered below ``before``) as worse than any: the model then steers
+        children away from where the objective fails, and counts those configurations as
+        tried. None with too few complete trials."""
         if self.candidates < 2 or len(best) < len(ledger.space) + 2:
             return None
-        key = tuple(number for _, number in best)
-        if self._model_cache is None or self._model_cache[0] != key:  # refit only when the best change
-            points = np.array([ledger.units[number] for number in key])
-            self._model_cache = (key, RadialBasisModel(points, np.array([loss for loss, _ in best])))
+        failed = ledger.failed(FAILED_POINTS, before)
+        key = (*(number for _, number in best), -1, *failed)
+        if self._model_cache is None or self._model_cache[0] != key:  # refit only when these change
+            points = np.array([ledger.units[number] for number in (*(n for _, n in best), *failed)])
+            losses = np.array([loss for loss, _ in best] + [math.inf] * len(failed))
+            self._model_cache = (key, RadialBasisModel(points, losses))
         return self._model_cache[1]
 
     def _trend(self, ledger: Ledger, best: list[tuple[float, int]]) -> tuple[np.ndarray, int] | None:

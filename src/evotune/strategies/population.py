@@ -43,7 +43,7 @@ class Ledger:
         n_foreign: Trials the strategy did not propose (manual or earlier strategies).
         n_initial: Trials of the first population proposed so far.
         before_first_child: Trials (retries aside) numbered before the first child, once there is one.
-        units: Number -> unit coordinates, for COMPLETE trials.
+        units: Number -> unit coordinates, for COMPLETE and FAILED trials.
         losses: Number -> loss, for COMPLETE trials.
         log_scale: Logarithm of the adapted mutation scale.
     """
@@ -62,6 +62,7 @@ class Ledger:
         self._counted = 0
         self._ranked: list[tuple[float, int]] = []  # (loss, -number), best first
         self._completed: list[int] = []
+        self._failed: list[int] = []
         self.units: dict[int, np.ndarray] = {}
         self.losses: dict[int, float] = {}
         self._generations: dict[int, int] = {}
@@ -107,6 +108,10 @@ class Ledger:
             self._finish(history, history[number])
 
     def _finish(self, history: History, trial: Trial) -> None:
+        if trial.state is TrialState.FAILED:
+            bisect.insort(self._failed, trial.number)
+            self.units[trial.number] = self.space.to_unit(trial.params)
+            return
         if trial.state is not TrialState.COMPLETE or trial.value is None:
             return
         loss = history.loss(trial)
@@ -133,6 +138,11 @@ class Ledger:
             if before is None or -negative < before:
                 result.append((loss, -negative))
         return result
+
+    def failed(self, count: int, before: int | None = None) -> list[int]:
+        """Numbers of the ``count`` most recent FAILED trials (numbered below ``before``)."""
+        end = len(self._failed) if before is None else bisect.bisect_left(self._failed, before)
+        return self._failed[max(0, end - count):end]
 
     def population(self, size: int, elite: int, before: int | None = None) -> list[tuple[float, int]]:
         """The ``elite`` best COMPLETE trials plus the most recent others, ``size`` in all, best first.
