@@ -105,13 +105,20 @@ def report_lost(trials: Iterable[Trial]) -> None:
 
 def process_scope() -> str | None:
     """Where this process's id is meaningful: the kernel's boot id and the PID namespace (Linux;
-    None elsewhere). Two processes with the same scope see the same process ids."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as boot:
-            boot_id = boot.read().strip()
-        return f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"
-    except OSError:
-        return None
+    None elsewhere). Two processes with the same scope see the same process ids. Read once per
+    process (every trial records it)."""
+    pid = os.getpid()
+    if _scope[0] != pid:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as boot:
+                boot_id = boot.read().strip()
+            _scope[:] = [pid, f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"]
+        except OSError:
+            _scope[:] = [pid, None]
+    return _scope[1]
+
+
+_scope: list = [None, None]  # [process id, its scope]
 
 
 def worker_attrs(worker: str) -> dict[str, str]:
