@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_regression
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
 
 import evotune as et
 from evotune.sklearn import EvolutionarySearchCV, TuneSearchCV, loop
@@ -66,6 +69,17 @@ def test_an_interrupted_fit_resumes_where_it_stopped(data, storage):
     resumed = _search(storage, 6).fit(X, y)
     assert len(FITS) == 4 * 2 + 1, "the two finished candidates are not refit"
     assert list(resumed.cv_results_["trial_number"]) == [0, 1, 3, 4, 5, 6]
+    assert resumed.stop_reason_ == "n_trials reached"
+
+
+def test_a_resumed_grid_cross_validates_the_candidate_an_interruption_cut_short(data, storage):
+    X, y = data
+    grid = {"alpha": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    options = dict(strategy=et.GridSearch(), n_trials=5, cv=2, storage=storage, study_name="grid")
+    with pytest.raises(KeyboardInterrupt):  # the fifth fit: the third candidate's first fold
+        TuneSearchCV(Quadratic(interrupt_at=4), grid, **options).fit(X, y)
+    resumed = TuneSearchCV(Quadratic(), grid, **options).fit(X, y)
+    assert sorted(p["alpha"] for p in resumed.cv_results_["params"]) == grid["alpha"]
     assert resumed.stop_reason_ == "n_trials reached"
 
 
@@ -186,3 +200,37 @@ def test_a_study_recorded_without_scorer_descriptions_still_resumes(data, storag
     assert list(resumed.cv_results_["trial_number"]) == [0, 1, 2, 3]
     described = [t.attrs["cv"].get(SCORERS_KEY) for t in resumed.study_.trials]
     assert described == [None, None, {"score": "r2"}, {"score": "r2"}]
+
+
+class _FlakyClassifier(ClassifierMixin, BaseEstimator):
+    """Fails to fit for a < 0; otherwise predicts class 1 for the first a tenths of the rows."""
+
+    def __init__(self, a=0):
+        self.a = a
+
+    def fit(self, X, y):
+        if self.a < 0:
+            raise RuntimeError("bad a")
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        predicted = np.zeros(len(X), int)
+        predicted[: int(len(X) * self.a / 10)] = 1
+        return predicted
+
+
+def _two_scores(estimator, X, y):
+    predicted = estimator.predict(X)
+    return {"acc": accuracy_score(y, predicted), "f1": f1_score(y, predicted, average="macro")}
+
+
+def test_a_resume_after_a_failed_first_candidate_keeps_a_scorer_that_returns_a_dict(storage):
+    X, y = load_iris(return_X_y=True)
+    options = dict(strategy=et.GridSearch(), cv=3, scoring=_two_scores, refit="f1", error_score=0.0,
+                   storage=storage, study_name="flaky")
+    grid = {"a": [-1, 1, 3, 5]}
+    with pytest.warns(FitFailedWarning):
+        TuneSearchCV(_FlakyClassifier(), grid, n_trials=2, **options).fit(X, y)
+    resumed = TuneSearchCV(_FlakyClassifier(), grid, n_trials=4, **options).fit(X, y)
+    assert len(resumed.cv_results_["mean_test_f1"]) == 4 and resumed.cv_results_["mean_test_f1"][0] == 0.0

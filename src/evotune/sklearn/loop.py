@@ -156,11 +156,12 @@ class SearchLoop:
         )
 
     def _restore(self) -> None:
-        """Fail trials an interrupted fit left RUNNING; turn recorded trials back into rows."""
+        """Fail trials an interrupted fit left RUNNING and queue every interrupted candidate again
+        (a resumed grid must not skip one); turn recorded trials back into rows."""
         return_train = bool(self.search.return_train_score)
         for trial in self.study.trials:
-            if trial.state is TrialState.RUNNING:
-                self.study.tell(trial, error="interrupted: still running when the search resumed")
+            if trial.state is TrialState.RUNNING:  # its fit was killed: it ran in this search's process
+                self.study.tell(trial, error="interrupted")
                 continue
             record = trial.attrs.get(CV_ATTR)
             if record is None or not trial.state.finished:
@@ -175,6 +176,7 @@ class SearchLoop:
             self.evaluated.setdefault(self.space.key(trial.params), trial)
             if trial.state is TrialState.COMPLETE and trial.value is not None:
                 self.best = trial.value if self.best is None else max(self.best, trial.value)
+        self.study.requeue_interrupted()
 
     def _batch_size(self) -> int:
         if self.search.batch_size is not None:

@@ -142,13 +142,23 @@ def check_compatible(record: Mapping[str, Any], trial_number: int, n_splits: int
         )
 
 
+def _scored_names(folds: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """The scorer names of the first fold that was fitted and scored (None when every fit failed:
+    a failed fold holds ``error_score``, a bare number even for a scorer that returns a dict)."""
+    for fold in folds:
+        if fold.get("fit_error") is None:
+            return sorted(_scores_by_name(fold["test_scores"]))
+    return None
+
+
 def check_same_scorers(rows: Sequence[Row], folds: Sequence[Mapping[str, Any]], study: str) -> None:
-    """Refuse to mix restored rows with new ones scored by other scorers."""
-    if not rows or not folds:
+    """Refuse to mix restored rows with new ones scored by other scorers (as far as folds that
+    were scored tell: failed ones do not)."""
+    stored = next((names for row in rows if (names := _scored_names(row.folds)) is not None), None)
+    fresh = _scored_names(folds)
+    if stored is None or fresh is None:
         return
-    stored = _scores_by_name(rows[0].folds[0]["test_scores"])
-    fresh = _scores_by_name(folds[0]["test_scores"])
-    if sorted(stored) != sorted(fresh):
+    if stored != fresh:
         raise ConfigError(
             f"study {study!r} was scored with {sorted(stored)}, this search scores {sorted(fresh)}; "
             f"resume it with the same scoring or use another study_name"
