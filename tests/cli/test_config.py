@@ -138,11 +138,18 @@ def test_cwd_must_exist(tmp_path):
 
 
 def test_shared_metrics_file_with_parallel_trials(tmp_path):
-    message = bad(tmp_path, "timeout = 600", "timeout = 600\nn_jobs = 2\nmetrics_file = 'metrics.json'")
-    assert "[run]: metrics_file 'metrics.json' would be written by 2 trials at once" in message
+    parallel = load_config(write(tmp_path, GOOD.replace("timeout = 600", "n_jobs = 2\nmetrics_file = 'metrics.json'")))
+    with pytest.raises(ConfigError, match=r"\[run\]: metrics_file 'metrics.json' would be written by 2 trials at once"):
+        parallel.run.with_overrides("tune.toml")
+    assert parallel.run.with_overrides("tune.toml", n_jobs=1).n_jobs == 1  # --n-jobs 1 runs the file as it is
     tune = load_config(write(tmp_path, GOOD.replace("timeout = 600", "metrics_file = 'metrics.json'")))
     with pytest.raises(ConfigError, match="would be written by 2 trials"):
         tune.run.with_overrides("tune.toml", n_jobs=2)
+    by_param = load_config(write(tmp_path, GOOD.replace("timeout = 600", "metrics_file = 'm_{act}.json'")))
+    with pytest.raises(ConfigError, match="would be written by 2 trials"):  # two trials may share a choice
+        by_param.run.with_overrides("tune.toml", n_jobs=2)
+    per_trial = load_config(write(tmp_path, GOOD.replace("timeout = 600", "metrics_file = '{trial_dir}/m.json'")))
+    assert per_trial.run.with_overrides("tune.toml", n_jobs=2).n_jobs == 2
 
 
 @pytest.mark.skipif("evolution" not in STRATEGIES, reason="no evolution strategy")

@@ -9,7 +9,9 @@ JSON in the environment variable ``EVOTUNE_PARAMS``, and ``EVOTUNE_TRIAL_DIR``.
 Metrics are read from the command's standard output, where each line may be a JSON object
 (``{"val_accuracy": 0.91, "loss": 0.3}``) or ``name=value`` pairs (``epoch=3 loss=0.25``);
 the last value of each name wins. With a metrics file, the file's values (a JSON object, or
-lines as above) are read after the command exits and take precedence.
+lines as above) are read after the command exits and take precedence; when the command writes
+no file, the metrics it printed count. A command that cannot be started at all fails its
+trial with an error starting "cannot start the command", which ``evotune run`` stops on.
 
 A non-zero exit, a timeout or a missing metric fails the trial, with the reason and the end
 of the command's standard error; so do non-finite metrics (NaN, infinities, integers too large
@@ -25,6 +27,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +52,8 @@ STOP_GRACE = 5.0
 #: How the error of a trial starts when its command reported several metrics and the study
 #: names none to optimize (a problem of the configuration, not of the trial).
 SEVERAL_METRICS = "the command reported several metrics"
+#: Start of the error of a trial whose command could not be started (every trial would fail alike).
+CANNOT_START = "cannot start the command"
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)"
 _PAIR = re.compile(rf"([A-Za-z_][\w.\-/]*)=({_NUMBER})", re.IGNORECASE)
@@ -151,16 +156,20 @@ class CommandObjective:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env,
                ENV_PARAMS: json.dumps(params), ENV_TRIAL_DIR: scratch}
         metrics_path = self._metrics_path(params, scratch)
-        if metrics_path is not None:
-            env[ENV_METRICS_FILE] = str(metrics_path)
-            metrics_path.unlink(missing_ok=True)
         attrs: dict[str, Any] = {"command": argv}
+        if metrics_path is not None:
+            if metrics_path.is_dir():
+                return Report(attrs=attrs, error=f"metrics_file {str(metrics_path)!r} is a folder; name a file in it, "
+                                                 f"such as {str(metrics_path / 'metrics.json')!r}")
+            env[ENV_METRICS_FILE] = str(metrics_path)
+            metrics_path.unlink(missing_ok=True)  # a file left by an earlier trial must not be read
         out_path, err_path = Path(scratch, "stdout.log"), Path(scratch, "stderr.log")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             try:
                 process = _start(argv, self.cwd, env, out, err)
             except OSError as error:
-                return Report(attrs=attrs, error=f"cannot start the command {argv[0]!r}: {error.strerror or error}")
+                return Report(attrs=attrs, error=f"{CANNOT_START} {argv[0]!r}: {error.strerror or error}"
+                                                 f"{_program_hint(argv[0], self.cwd)}")
             reason = self._wait(process)
         attrs["exit_code"] = process.returncode
         stdout_tail, metrics = _scan(out_path)
@@ -169,10 +178,10 @@ class CommandObjective:
         if reason is None and process.returncode != 0:
             reason = _exit_reason(process.returncode)
         if reason is None and metrics_path is not None:
-            if not metrics_path.is_file():
-                reason = f"the command wrote no metrics file {metrics_path}"
-            else:
-                metrics.update(_read_metrics_file(metrics_path))
+            if metrics_path.is_file():
+                metrics.update(_read_metrics_file(metrics_path))  # its values take precedence
+            elif not metrics:
+                reason = f"the command wrote no metrics file {metrics_path} and printed no metrics"
         if reason is None and not metrics:
             reason = ("the command reported no metrics: print a JSON line such as "
                       "{\"accuracy\": 0.9} or name=value lines" + (" or write the metrics file" if metrics_path else ""))
@@ -268,6 +277,28 @@ def _scan(path: Path, parse: bool = True) -> tuple[str, dict[str, float]]:
                 size -= len(tail.popleft())
     text = "".join(tail)
     return text[-TAIL_CHARS:], metrics
+
+
+def _program_hint(program: str, cwd: str | None) -> str:
+    """Why a program name may not be found: names without a folder are looked up on PATH."""
+    if os.sep not in program and Path(cwd or ".", program).exists():
+        return (f" (a program name without a folder is looked up on PATH; for the one in the working "
+                f"folder write ./{program})")
+    return ""
+
+
+def program_problem(program: str, cwd: str | None) -> str | None:
+    """Why ``program`` cannot be started from ``cwd`` (not found, not executable), or None."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = Path(cwd or ".", program)
+        if not path.is_file():
+            return f"the program {program!r} does not exist (looked for {path})"
+        if not os.access(path, os.X_OK):
+            return f"the program {program!r} is not executable (chmod +x {path}, or run it with an interpreter)"
+        return None
+    if shutil.which(program) is None:
+        return f"the program {program!r} is not found on PATH{_program_hint(program, cwd)}"
+    return None
 
 
 def _read_metrics_file(path: Path) -> dict[str, float]:

@@ -87,7 +87,7 @@ class RunSettings:
         """A copy with the given command-line values (None keeps the file's value), checked."""
         chosen = {key: value for key, value in overrides.items() if value is not None}
         updated = replace(self, **chosen)
-        if updated.n_jobs != 1 and updated.metrics_file and "{" not in updated.metrics_file:
+        if updated.n_jobs != 1 and updated.metrics_file and "{trial_dir}" not in updated.metrics_file:
             raise ConfigError(
                 f"{source}: [run]: metrics_file {updated.metrics_file!r} would be written by "
                 f"{updated.n_jobs} trials at once; use a per-trial path such as "
@@ -313,6 +313,9 @@ def _run(problem: _Problems, table: dict[str, Any], space: Space, folder: Path) 
         isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in env.values()
     ):
         raise problem("run", f"env must be a table of NAME = \"value\", got {env!r}")
+    for name in env:
+        if not name or "=" in name or "\0" in name:
+            raise problem("run", f"env name {name!r} is not a valid environment variable name (empty, or holds '=')")
     metrics_file = _string(problem, "run", table, "metrics_file")
     if metrics_file is not None:
         _check_template(problem, "run", "metrics_file", metrics_file, space)
@@ -331,7 +334,7 @@ def _run(problem: _Problems, table: dict[str, Any], space: Space, folder: Path) 
         target=None if target is None else float(target),
         max_failures=_positive(problem, table, "max_failures", integer=True),
     )
-    return settings.with_overrides(problem.source)
+    return settings  # checked with the command line's values by with_overrides
 
 
 def _command(problem: _Problems, raw: Any, space: Space) -> tuple[str, ...]:
@@ -342,6 +345,8 @@ def _command(problem: _Problems, raw: Any, space: Space) -> tuple[str, ...]:
             raise problem("run", f"command {raw!r} cannot be split into arguments: {error}") from None
     if not isinstance(raw, list) or not raw:
         raise problem("run", f"command must be a non-empty list of arguments, got {raw!r}")
+    if isinstance(raw[0], str) and not raw[0].strip():
+        raise problem("run", f"command[0] must name a program, got {raw[0]!r}")
     arguments = []
     for index, argument in enumerate(raw):
         if isinstance(argument, bool) or not isinstance(argument, (str, int, float)):
@@ -364,6 +369,8 @@ def _check_template(problem: _Problems, where: str, key: str, template: str, spa
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
+            if not close and not name.isidentifier():
+                hint = "; for literal braces (say, a dict in a python -c one-liner) write {{ and }}"
             raise problem(where, f"{key} {template!r}: unknown placeholder {{{name}}} (parameters and "
                                  f"placeholders: {', '.join(known)}){hint}")
     values = {**space.sample(np.random.default_rng(0)), "params_json": "{}", "trial_dir": "/tmp", "python": "python"}

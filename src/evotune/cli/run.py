@@ -13,7 +13,14 @@ from typing import Any
 import click
 import numpy as np
 
-from evotune.cli.command import SEVERAL_METRICS, CommandObjective, render, stop_running_commands
+from evotune.cli.command import (
+    CANNOT_START,
+    SEVERAL_METRICS,
+    CommandObjective,
+    program_problem,
+    render,
+    stop_running_commands,
+)
 from evotune.cli.config import RunSettings, TuneConfig, load_config
 from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
@@ -122,6 +129,9 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
 def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     sample = tune.space.sample(np.random.default_rng(0))
     argv = [render(argument, sample, "<trial_dir>") for argument in settings.command]
+    problem = program_problem(argv[0], settings.cwd)
+    if problem is not None:
+        raise ConfigError(f"{tune.source}: [run]: command: {problem}")
     strategy = tune.strategy.to_config() if tune.strategy is not None else _stored_or_default_strategy(tune, url)
     click.echo(f"study {tune.name!r} in {redact_url(url)}: {tune.direction} {tune.metric or 'value'}")
     click.echo(f"space: {tune.space!r}")
@@ -155,16 +165,23 @@ def _stored_or_default_strategy(tune: TuneConfig, url: str) -> str:
 
 
 class UnnamedMetricStop:
-    """A callback that stops the run at the first trial whose command reported several metrics
-    while the study names none to optimize: every later trial would fail the same way."""
+    """A callback that stops the run at the first trial that every later one would repeat: its
+    command reported several metrics while the study names none to optimize, or the command
+    could not be started at all."""
 
     def __init__(self) -> None:
         self.trial: Trial | None = None
 
     def __call__(self, study: Study, trial: Trial) -> None:
-        if self.trial is None and trial.state is TrialState.FAILED and (trial.error or "").startswith(SEVERAL_METRICS):
+        if self.trial is not None or trial.state is not TrialState.FAILED:
+            return
+        error = trial.error or ""
+        if error.startswith(SEVERAL_METRICS):
             self.trial = trial
             study.stop("no metric named in [study]")
+        elif error.startswith(CANNOT_START):
+            self.trial = trial
+            study.stop("the command cannot be started")
 
     def check(self) -> None:
         """Raise ConfigError (the trial's error names the file) when the run stopped for that reason."""
