@@ -143,6 +143,16 @@ def test_a_changed_space_is_refused_with_exit_2(cli, script, config, tmp_path):
     assert result.exit_code == 2 and "already exists" in result.stderr and "different space" in result.stderr
 
 
+def test_a_dry_run_refuses_what_the_run_would_refuse(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    assert cli("run", config(command=["train.py"], run="max_trials = 1"), "-q").exit_code == 0
+    turned = cli("run", config(command=["train.py"], study='metric = "score"\ndirection = "maximize"'), "--dry-run")
+    assert turned.exit_code == 2 and "has direction='minimize'" in turned.stderr
+    moved = cli("run", config(command=["train.py"], space='x = { type = "int", low = 0, high = 5 }'), "--dry-run")
+    assert moved.exit_code == 2 and "has another space" in moved.stderr
+    assert cli("run", config(command=["train.py"]), "--dry-run").exit_code == 0
+
+
 def test_dry_run_shows_the_command_and_runs_nothing(cli, config, tmp_path):
     result = cli("run", config(command=["train.py", "--x", "{x}"]), "--dry-run")
     assert result.exit_code == 0

@@ -25,7 +25,7 @@ from evotune.cli.config import RunSettings, TuneConfig, load_config
 from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
 from evotune.exceptions import ConfigError, StorageError, StudyNotFoundError
-from evotune.space import Float
+from evotune.space import Float, Space
 from evotune.storage import redact_url
 from evotune.strategies import STRATEGIES, GridSearch, default_strategy
 from evotune.strategies.grid import grid_cells_done
@@ -132,7 +132,9 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     problem = program_problem(argv[0], settings.cwd)
     if problem is not None:
         raise ConfigError(f"{tune.source}: [run]: command: {problem}")
-    strategy = tune.strategy.to_config() if tune.strategy is not None else _stored_or_default_strategy(tune, url)
+    record, unreadable = _stored_record(tune, url)
+    _check_stored(tune, record, url)
+    strategy = _strategy_text(tune, record, unreadable)
     click.echo(f"study {tune.name!r} in {redact_url(url)}: {tune.direction} {tune.metric or 'value'}")
     click.echo(f"space: {tune.space!r}")
     click.echo(f"strategy: {strategy}")
@@ -142,21 +144,47 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     click.echo("run: " + ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None))
 
 
-def _stored_or_default_strategy(tune: TuneConfig, url: str) -> str:
-    """What a file without [strategy] runs: the study's stored strategy, or the default for a new study."""
-    default = f"{default_strategy().name} (the default, for a new study)"
+def _stored_record(tune: TuneConfig, url: str) -> tuple[Any, str | None]:
+    """The stored record of the file's study (None for a new study), or why the storage could not be read."""
     try:
         opened = open_existing(url)
         if opened is None:
-            return default
+            return None, None
         try:
-            record = opened.load_study(tune.name)
+            return opened.load_study(tune.name), None
         finally:
             opened.close()
     except StudyNotFoundError:
-        return default
+        return None, None
     except StorageError as error:
-        return f"the stored one, or {default}: the storage could not be read ({error})"
+        return None, str(error)
+
+
+def _check_stored(tune: TuneConfig, record: Any, url: str) -> None:
+    """Refuse, as the run would, a file whose space, direction or metric differ from its stored study."""
+    if record is None:
+        return
+    where = f"study {tune.name!r} in {redact_url(url)}"
+    if Space.from_dict(record.space) != tune.space:
+        raise ConfigError(f"{where} has another space: stored {Space.from_dict(record.space)!r}, "
+                          f"{tune.source} gives {tune.space!r}; the run would refuse it")
+    if record.direction != tune.direction:
+        raise ConfigError(f"{where} has direction={record.direction!r}, {tune.source} gives "
+                          f"{tune.direction!r}; the run would refuse it")
+    if tune.metric is not None and record.metric is not None and record.metric != tune.metric:
+        raise ConfigError(f"{where} has metric={record.metric!r}, {tune.source} gives {tune.metric!r}; "
+                          f"the run would refuse it")
+
+
+def _strategy_text(tune: TuneConfig, record: Any, problem: str | None) -> str:
+    """What the run uses: the file's [strategy], else the study's stored one, else the default."""
+    if tune.strategy is not None:
+        return str(tune.strategy.to_config())
+    default = f"{default_strategy().name} (the default, for a new study)"
+    if problem is not None:
+        return f"the stored one, or {default}: the storage could not be read ({problem})"
+    if record is None:
+        return default
     stored = record.attrs.get("strategy", record.strategy)
     if stored.get("type") not in STRATEGIES:
         return (f"{stored} (stored with the study, not one of evotune's own: the run would stop; "
