@@ -418,3 +418,19 @@ def test_children_keep_away_from_where_the_objective_fails():
     failed = sum(t.state is et.TrialState.FAILED for t in study.trials)
     assert failed / len(study.trials) < 0.4  # random search fails half; the unaware surrogate, 85%
     assert study.best.value < 0.01
+
+
+def test_the_surrogate_counts_only_failures_that_are_the_configuration_s():
+    from evotune.strategies.population import Ledger
+
+    study = et.Study({"x": et.Float(0, 1)}, strategy=et.RandomSearch(seed=0))
+    lost, interrupted, raised, retried = (study.ask() for _ in range(4))
+    study.tell(lost, error="worker lost")
+    study.tell(interrupted, error="interrupted")
+    study.tell(raised, error="ValueError: diverged")
+    study.tell(retried, error="ValueError: out of memory")
+    study.add(dict(retried.params), 0.5)  # the same configuration, completed on another try
+    ledger = Ledger(study.space, study.history)
+    ledger.update()
+    assert ledger.failed(20) == [raised.number]
+    assert ledger.failed(20, before=4) == [raised.number, retried.number]  # before that completion

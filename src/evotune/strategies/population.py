@@ -24,6 +24,9 @@ from evotune.trial import Trial, TrialState
 OWN_ORIGINS = frozenset({"initial", "mutation", "crossover", "quadratic", "random"})
 #: Trials the mutation scale waits for an unfinished one (more than run at once in practice).
 SCALE_WAIT = 64
+#: Starts of the errors of failed trials whose configuration is not to blame (Ctrl-C, a dead
+#: worker, a queued copy skipped); the surrogate does not count them against it.
+NOT_THE_CONFIGURATION = ("interrupted", "worker lost", "skipped, not run")
 
 
 def is_own(trial: Trial) -> bool:
@@ -63,6 +66,8 @@ class Ledger:
         self._ranked: list[tuple[float, int]] = []  # (loss, -number), best first
         self._completed: list[int] = []
         self._failed: list[int] = []
+        self._keys: dict[int, tuple] = {}  # failed trial -> its configuration
+        self._completed_keys: dict[tuple, int] = {}  # configuration -> first COMPLETE trial of it
         self.units: dict[int, np.ndarray] = {}
         self.losses: dict[int, float] = {}
         self._generations: dict[int, int] = {}
@@ -109,8 +114,10 @@ class Ledger:
 
     def _finish(self, history: History, trial: Trial) -> None:
         if trial.state is TrialState.FAILED:
-            bisect.insort(self._failed, trial.number)
-            self.units[trial.number] = self.space.to_unit(trial.params)
+            if not (trial.error or "").startswith(NOT_THE_CONFIGURATION):
+                bisect.insort(self._failed, trial.number)
+                self.units[trial.number] = self.space.to_unit(trial.params)
+                self._keys[trial.number] = self.space.key(trial.params)
             return
         if trial.state is not TrialState.COMPLETE or trial.value is None:
             return
@@ -121,6 +128,8 @@ class Ledger:
         bisect.insort(self._completed, trial.number)
         self.losses[trial.number] = loss
         self.units[trial.number] = self.space.to_unit(trial.params)
+        key = self.space.key(trial.params)
+        self._completed_keys[key] = min(trial.number, self._completed_keys.get(key, trial.number))
 
     def generation_of(self, number: int) -> int:
         """The generation of a trial; guests count as generation 0."""
@@ -140,9 +149,19 @@ class Ledger:
         return result
 
     def failed(self, count: int, before: int | None = None) -> list[int]:
-        """Numbers of the ``count`` most recent FAILED trials (numbered below ``before``)."""
+        """Numbers of the ``count`` most recent FAILED trials (numbered below ``before``) that
+        count against their configuration: not interrupted or lost, and never completed (a
+        configuration that completed on another try is judged by that result)."""
         end = len(self._failed) if before is None else bisect.bisect_left(self._failed, before)
-        return self._failed[max(0, end - count):end]
+        chosen: list[int] = []
+        for index in range(end - 1, -1, -1):
+            if len(chosen) >= count:
+                break
+            number = self._failed[index]
+            completed = self._completed_keys.get(self._keys[number])
+            if completed is None or (before is not None and completed >= before):
+                chosen.append(number)
+        return chosen[::-1]
 
     def population(self, size: int, elite: int, before: int | None = None) -> list[tuple[float, int]]:
         """The ``elite`` best COMPLETE trials plus the most recent others, ``size`` in all, best first.
