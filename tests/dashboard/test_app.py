@@ -199,8 +199,12 @@ def test_plots_come_as_plotly_figures(client, kind):
 def test_lineage_and_contour_options(client):
     lineage = client.get("/api/plot", params={"name": "evo", "kind": "lineage"}).json()
     assert {t["name"] for t in lineage["data"]} == {"parent -> child", "trial", "failed or running", "best path"}
-    refused = client.get("/api/plot", params={"name": "mixed", "kind": "lineage"}).json()
-    assert "lineage needs trials with a generation or parents" in refused["error"]
+    refused = client.get("/api/plot", params={"name": "mixed", "kind": "lineage"})
+    assert refused.status_code == 400 and "lineage needs trials with a generation or parents" in refused.json()["error"]
+    no_params = client.get("/api/plot", params={"name": "mixed", "kind": "history", "params": ["noise"]})
+    assert no_params.status_code == 400 and "the history plot takes no params" in no_params.json()["error"]
+    negative = client.get("/api/trials", params={"name": "mixed", "offset": -5})
+    assert negative.status_code == 400 and "'offset' must be >= 0, got -5" in negative.json()["error"]
     contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour", "params": ["noise", "act"]}).json()
     assert contour["layout"]["xaxis"]["title"]["text"] == "noise"
     bad = client.get("/api/plot", params={"name": "mixed", "kind": "pie"})

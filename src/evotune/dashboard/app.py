@@ -33,7 +33,7 @@ from starlette.routing import Route
 from evotune.dashboard.reader import CachedStudy, StudyReader
 from evotune.dashboard.table import MAX_PAGE, page, select_rows, table_columns, table_rows
 from evotune.exceptions import ConfigError, EvotuneError, StudyNotFoundError
-from evotune.plot import PLOT_KINDS, has_lineage, plot, plot_history
+from evotune.plot import PLOT_KINDS, check_kind, has_lineage, plot, plot_history
 from evotune.storage import Storage
 from evotune.trial import TrialState
 
@@ -219,6 +219,8 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
             raise ConfigError(f"query parameter 'order' must be 'asc' or 'desc', got {order!r}")
         sort = request.query_params.get("sort") or None
         offset, limit = _int(request, "offset", 0), _int(request, "limit", 50)
+        if offset < 0:
+            raise ConfigError(f"query parameter 'offset' must be >= 0, got {offset}")
         if limit < 1 or limit > MAX_PAGE:
             raise ConfigError(f"query parameter 'limit' must be in [1, {MAX_PAGE}], got {limit}")
         revision = _revision(cached)
@@ -246,9 +248,11 @@ def create_app(storage: Storage, *, allowed_hosts: Sequence[str] = LOOPBACK_NAME
         if unknown:
             raise ConfigError(f"query parameter 'params' must name parameters of study {cached.record.name!r} "
                               f"{list(cached.space)}, got {unknown[0]!r}")
-        body = reader.derived(cached, ("plot", kind, params),
-                              lambda: _figure_json(cached, kind, params))
-        return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
+        check_kind(kind, params)
+        status, body = reader.derived(cached, ("plot", kind, params),
+                                      lambda: _figure_json(cached, kind, params))
+        return Response(body, status_code=status, media_type="application/json",
+                        headers={"cache-control": "no-store"})
 
     routes = [
         Route("/", index), Route("/study", study_page), Route("/static/{name}", static),
@@ -316,8 +320,9 @@ def _thinned(cached: CachedStudy, limit: int) -> Any:
     return type(snapshot)(snapshot.name, snapshot.space, snapshot.direction, snapshot.metric, trials)
 
 
-def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None) -> str:
-    """A figure for the browser, with at most about ``PLOT_POINT_LIMIT`` points drawn.
+def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None) -> tuple[int, str]:
+    """``(HTTP status, body)``: a figure for the browser, with at most about ``PLOT_POINT_LIMIT``
+    points drawn, or (400, an error) when this study cannot be drawn so.
 
     History and lineage use every trial (the best-so-far line and the family tree need them
     all; the history thins only its dots); importance uses every trial and draws a few bars.
@@ -338,5 +343,5 @@ def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None)
                 total = sum(t.state is TrialState.COMPLETE for t in cached.trials)
                 fig.update_layout(title_text=f"{fig.layout.title.text} ({shown} of {total} complete trials drawn)")
     except ConfigError as error:
-        return json.dumps({"error": str(error)})
-    return fig.to_json()
+        return 400, json.dumps({"error": str(error)})
+    return 200, fig.to_json()

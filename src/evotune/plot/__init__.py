@@ -126,17 +126,22 @@ def plot_lineage(study: Any, *, metric: str | None = None) -> Any:
     return figures.lineage_figure(data, snap.name, snap.direction, _label(snap, metric))
 
 
+def check_kind(kind: str, params: Sequence[str] | None) -> None:
+    """Refuse an unknown plot kind, or ``params`` given to a kind that takes none (ConfigError)."""
+    if kind not in PLOT_KINDS:
+        raise ConfigError(f"plot kind must be one of {list(PLOT_KINDS)}, got {kind!r}")
+    if kind in ("history", "lineage") and params:
+        raise ConfigError(f"the {kind} plot takes no params, got params={list(params)!r}")
+
+
 def plot(study: Any, kind: str, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
     """Draw the figure named ``kind`` (one of :data:`PLOT_KINDS`).
 
     Raises:
         ConfigError: For an unknown kind, or ``params`` given to a kind that takes none.
     """
-    if kind not in PLOT_KINDS:
-        raise ConfigError(f"plot kind must be one of {list(PLOT_KINDS)}, got {kind!r}")
+    check_kind(kind, params)
     if kind in ("history", "lineage"):
-        if params:
-            raise ConfigError(f"the {kind} plot takes no params, got params={list(params)!r}")
         return (plot_history if kind == "history" else plot_lineage)(study, metric=metric)
     drawers = {"parallel": plot_parallel, "slice": plot_slice, "contour": plot_contour,
                "importance": plot_importance}

@@ -242,9 +242,11 @@
         state.plotRevision = revision;
         state.plotAt = Date.now();
         state.plotCost = state.plotAt - started;
-      } catch (error) {
+      } catch (error) {  // a study this plot cannot draw (HTTP 400), or a failed request
         message.textContent = error.message;
         message.hidden = false;
+        Plotly.purge(target);
+        state.plotRevision = revision;  // tried again when the trials change
       } finally {
         state.plotBusy = false;
       }
