@@ -73,3 +73,12 @@ def test_an_empty_program_and_literal_braces_get_advice(tmp_path):
         load_config(tune(tmp_path, ["", "{x}"]))
     with pytest.raises(ConfigError, match="for literal braces .* write \\{\\{ and \\}\\}"):
         load_config(tune(tmp_path, [sys.executable, "-c", 'import json; print(json.dumps({"loss": {x}}))']))
+
+
+def test_a_dry_run_looks_the_program_up_on_the_path_the_command_gets(cli, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "mytool").write_text("#!/bin/sh\necho loss=1\n")
+    (tools / "mytool").chmod(0o755)
+    path = tune(tmp_path, ["mytool", "{x}"], run=f"env = {{ PATH = {json.dumps(str(tools))} }}")
+    assert cli("run", path, "--dry-run").exit_code == 0

@@ -287,8 +287,9 @@ def _program_hint(program: str, cwd: str | None) -> str:
     return ""
 
 
-def program_problem(program: str, cwd: str | None) -> str | None:
-    """Why ``program`` cannot be started from ``cwd`` (not found, not executable), or None."""
+def program_problem(program: str, cwd: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """Why ``program`` cannot be started from ``cwd`` with the extra environment ``env`` (its
+    ``PATH`` is the one searched, as when the command runs): not found, not executable; or None."""
     if os.sep in program or (os.altsep and os.altsep in program):
         path = Path(cwd or ".", program)
         if not path.is_file():
@@ -296,7 +297,7 @@ def program_problem(program: str, cwd: str | None) -> str | None:
         if not os.access(path, os.X_OK):
             return f"the program {program!r} is not executable (chmod +x {path}, or run it with an interpreter)"
         return None
-    if shutil.which(program) is None:
+    if shutil.which(program, path=(env or {}).get("PATH", os.environ.get("PATH"))) is None:
         return f"the program {program!r} is not found on PATH{_program_hint(program, cwd)}"
     return None
 

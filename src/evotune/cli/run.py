@@ -129,7 +129,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
 def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
     sample = tune.space.sample(np.random.default_rng(0))
     argv = [render(argument, sample, "<trial_dir>") for argument in settings.command]
-    problem = program_problem(argv[0], settings.cwd)
+    problem = program_problem(argv[0], settings.cwd, settings.env)
     if problem is not None:
         raise ConfigError(f"{tune.source}: [run]: command: {problem}")
     record, unreadable = _stored_record(tune, url)

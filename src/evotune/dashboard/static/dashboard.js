@@ -54,7 +54,9 @@
     try { body = await response.json(); } catch (error) { body = null; }
     if (!response.ok) {
       const message = body && body.error ? body.error : "request failed (" + response.status + ")";
-      throw new Error(message);
+      const failure = new Error(message);
+      failure.status = response.status;
+      throw failure;
     }
     return body;
   }
@@ -242,11 +244,13 @@
         state.plotRevision = revision;
         state.plotAt = Date.now();
         state.plotCost = state.plotAt - started;
-      } catch (error) {  // a study this plot cannot draw (HTTP 400), or a failed request
+      } catch (error) {
         message.textContent = error.message;
         message.hidden = false;
-        Plotly.purge(target);
-        state.plotRevision = revision;  // tried again when the trials change
+        if (error.status === 400) {  // a study this plot cannot draw: tried again when the trials change
+          Plotly.purge(target);
+          state.plotRevision = revision;
+        }  // any other failure is retried at the next poll
       } finally {
         state.plotBusy = false;
       }
