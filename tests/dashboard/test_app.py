@@ -28,6 +28,7 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx works the sa
 
 from evotune.dashboard import app as dashboard_app  # noqa: E402
 from evotune.dashboard import create_app  # noqa: E402
+from evotune.plot import plot_contour  # noqa: E402
 
 
 def _array(value) -> list:
@@ -216,6 +217,12 @@ def test_big_studies_are_thinned_for_the_browser(storage, monkeypatch):
     client = TestClient(create_app(storage), base_url="http://127.0.0.1")
     contour = client.get("/api/plot", params={"name": "mixed", "kind": "contour"}).json()
     assert "(20 of 60 complete trials drawn)" in contour["layout"]["title"]["text"]
+    full = plot_contour(et.Study.load("mixed", storage))  # the surface is made from every trial
+    z = contour["data"][0]["z"]
+    shape = z["shape"] if isinstance(z, dict) else None
+    surface = np.array(_array(z), dtype=float).reshape([int(n) for n in shape.split(",")]) if shape else \
+        np.array([_array(row) for row in z], dtype=float)
+    np.testing.assert_allclose(surface, np.array(full.data[0].z, dtype=float))
     sliced = client.get("/api/plot", params={"name": "mixed", "kind": "slice", "params": ["lr", "depth"]}).json()
     assert "(10 of 60 complete trials drawn)" in sliced["layout"]["title"]["text"]  # the budget is shared
     history = client.get("/api/plot", params={"name": "mixed", "kind": "history"}).json()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 from collections.abc import Sequence
 from importlib import resources
@@ -33,7 +34,8 @@ from starlette.routing import Route
 from evotune.dashboard.reader import CachedStudy, StudyReader
 from evotune.dashboard.table import MAX_PAGE, page, select_rows, table_columns, table_rows
 from evotune.exceptions import ConfigError, EvotuneError, StudyNotFoundError
-from evotune.plot import PLOT_KINDS, check_kind, has_lineage, plot, plot_history
+from evotune.plot import PLOT_KINDS, check_kind, has_lineage, plot, plot_contour, plot_history
+from evotune.plot.data import thinned_indices
 from evotune.storage import Storage
 from evotune.trial import TrialState
 
@@ -310,12 +312,9 @@ def _thinned(cached: CachedStudy, limit: int) -> Any:
     complete = [t for t in snapshot.trials if t.state is TrialState.COMPLETE]
     if len(complete) <= limit:
         return snapshot
-    sign = 1.0 if snapshot.direction == "minimize" else -1.0
-    ranked = sorted(complete, key=lambda t: sign * (t.value if t.value is not None else float("inf")))
-    keep = {t.number for t in ranked[: limit // 5]}
-    rest = [t for t in complete if t.number not in keep]
-    stride = len(rest) / (limit - len(keep))  # in trial order
-    keep.update(rest[int(i * stride)].number for i in range(limit - len(keep)))
+    worst = math.inf if snapshot.direction == "minimize" else -math.inf
+    values = [t.value if t.value is not None else worst for t in complete]
+    keep = {complete[i].number for i in thinned_indices(values, snapshot.direction, limit)}
     trials = [t for t in snapshot.trials if t.number in keep]
     return type(snapshot)(snapshot.name, snapshot.space, snapshot.direction, snapshot.metric, trials)
 
@@ -325,14 +324,20 @@ def _figure_json(cached: CachedStudy, kind: str, params: tuple[str, ...] | None)
     points drawn, or (400, an error) when this study cannot be drawn so.
 
     History and lineage use every trial (the best-so-far line and the family tree need them
-    all; the history thins only its dots); importance uses every trial and draws a few bars.
-    Slices split the budget between their panels.
+    all; the history thins only its dots), and so does the contour's surface (its dots are
+    thinned); importance uses every trial and draws a few bars. Slices split the budget
+    between their panels.
     """
     try:
         if kind == "history":
             fig = plot_history(cached.snapshot(), max_points=PLOT_POINT_LIMIT)
         elif kind in ("lineage", "importance"):
             fig = plot(cached.snapshot(), kind, params=params)
+        elif kind == "contour":  # the surface from every trial, the dots thinned
+            fig = plot_contour(cached.snapshot(), params=params, max_points=PLOT_POINT_LIMIT)
+            drawn, total = len(fig.data[1].x), sum(t.state is TrialState.COMPLETE for t in cached.trials)
+            if drawn < total:
+                fig.update_layout(title_text=f"{fig.layout.title.text} ({drawn} of {total} complete trials drawn)")
         else:
             panels = len(params) if params and kind == "slice" else len(cached.space) if kind == "slice" else 1
             limit = max(PLOT_POINT_LIMIT // panels, 1)

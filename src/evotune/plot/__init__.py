@@ -23,7 +23,7 @@ from typing import Any
 
 from evotune.exceptions import ConfigError
 from evotune.plot import figures
-from evotune.plot.data import contour_data, history_data, parallel_data, slice_data
+from evotune.plot.data import contour_data, history_data, parallel_data, slice_data, thinned_indices
 from evotune.plot.export import save_figure
 from evotune.plot.importance import MIN_TRIALS, importance_data, values_vary
 from evotune.plot.lineage import has_lineage, lineage_data
@@ -65,8 +65,12 @@ def plot_slice(study: Any, *, params: Sequence[str] | None = None, metric: str |
 
 
 def plot_contour(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
-                 resolution: int = 40) -> Any:
+                 resolution: int = 40, max_points: int | None = None) -> Any:
     """The value over two parameters (default: the two most important ones).
+
+    Args:
+        max_points: Draw at most this many trials as dots (the best fifth of them, the rest
+            evenly spaced in trial order); the surface still uses every trial.
 
     Raises:
         ConfigError: When ``params`` does not name exactly two parameters, or the space has
@@ -75,6 +79,10 @@ def plot_contour(study: Any, *, params: Sequence[str] | None = None, metric: str
     snap = as_snapshot(study)
     x, y = contour_params(snap, params, metric)
     data = contour_data(snap.trials, snap.space, x, y, snap.direction, metric, resolution)
+    points = data["points"]
+    if max_points is not None and len(points["numbers"]) > max_points:
+        keep = thinned_indices(points["values"], snap.direction, max_points)
+        data["points"] = {key: [column[i] for i in keep] for key, column in points.items()}
     return figures.contour_figure(data, snap.name, snap.direction, _label(snap, metric))
 
 

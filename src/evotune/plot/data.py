@@ -162,6 +162,19 @@ def contour_data(
     }
 
 
+def thinned_indices(values: Sequence[float], direction: str, limit: int) -> list[int]:
+    """At most ``limit`` indices into ``values``, in order: the best fifth of ``limit`` by value
+    (the best always among them), the rest evenly spaced over the others."""
+    if len(values) <= limit:
+        return list(range(len(values)))
+    order = np.argsort(losses(np.asarray(values, dtype=float), direction), kind="stable")
+    keep = {int(i) for i in order[: max(1, limit // 5)]}
+    rest = [i for i in range(len(values)) if i not in keep]
+    stride = len(rest) / (limit - len(keep))
+    keep.update(rest[int(i * stride)] for i in range(limit - len(keep)))
+    return sorted(keep)
+
+
 def kernel_surface(
     ux: np.ndarray, uy: np.ndarray, values: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
     min_weight: float = 0.05,
