@@ -56,7 +56,7 @@ def test_a_queued_configuration_recorded_by_hand_is_not_run_again(storage):
     assert runs == [0.1, 0.001]
     skipped = s.trials[0]
     assert skipped.state is et.TrialState.FAILED and skipped.attrs["skipped_for"] == 1
-    assert "skipped, not run: trial 1 recorded this configuration" in skipped.error
+    assert "skipped, not run: trial 1 holds this configuration (COMPLETE)" in skipped.error
     assert s.best.number == 1 and s.best.value == 0.93
 
 
@@ -107,3 +107,19 @@ def test_an_interrupted_trial_is_queued_again_when_a_skipped_copy_left_room_for_
     assert [t.attrs["retry_of"] for t in retries] == [interrupted.number]
     study.optimize(lambda p: float(p["x"]), max_trials=3)
     assert next(t for t in study.trials if t.attrs.get("retry_of") == interrupted.number).state is et.TrialState.COMPLETE
+
+
+def test_a_configuration_queued_twice_by_two_processes_runs_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    first = et.Study(SPACE, storage=url, name="q", strategy=et.ManualSearch())
+    second = et.Study.load("q", url)
+    assert first.trial_holding({"bs": 64}) is None and second.trial_holding({"bs": 64}) is None
+    # Both checked before either wrote: both queue it (the check and the write are two steps).
+    first.storage.create_trial(first._study_id, {"bs": 64}, et.TrialState.WAITING, origin="manual")
+    second.storage.create_trial(second._study_id, {"bs": 64}, et.TrialState.WAITING, origin="manual")
+    running = first.ask()
+    assert running.params == {"bs": 64}
+    with pytest.raises(et.TrialStateError):  # the other copy is skipped: the queue is then empty
+        second.ask()
+    trials = second.trials
+    assert trials[1].state is et.TrialState.FAILED and "holds this configuration (RUNNING)" in trials[1].error

@@ -139,8 +139,9 @@ class TrialQueue:
         """Start the oldest queued (WAITING) trial, or return None when none may start.
 
         A queued configuration that a COMPLETE trial recorded meanwhile (with :meth:`add` or
-        :meth:`tell`) is not run again: its trial is skipped, recorded FAILED with
-        ``attrs["skipped_for"]`` the recording trial's number, and the next one is claimed.
+        :meth:`tell`), or that another trial is running (queued twice by two processes at once,
+        say), is not run again: its trial is skipped, recorded FAILED with ``attrs["skipped_for"]``
+        that trial's number, and the next one is claimed.
         (The storage can finish only a RUNNING trial, and claims only the oldest WAITING one,
         so :meth:`add` cannot record its result into the queued trial itself.)
         """
@@ -151,14 +152,15 @@ class TrialQueue:
             if claimed is None:
                 return None
             self._remember(claimed)
-            recorded = next((t for t in self._trials_of(claimed.params) if t.state is TrialState.COMPLETE), None)
+            recorded = next((t for t in self._trials_of(claimed.params) if t.number != claimed.number
+                             and t.state in (TrialState.COMPLETE, TrialState.RUNNING)), None)
             if recorded is None:
                 return claimed
-            logger.info("study %r: queued trial %d skipped, not run: trial %d recorded %s meanwhile", self.name,
-                        claimed.number, recorded.number, claimed.params)
+            logger.info("study %r: queued trial %d skipped, not run: trial %d holds %s (%s)", self.name,
+                        claimed.number, recorded.number, claimed.params, recorded.state.value)
             self._finish(claimed.number, TrialState.FAILED, attrs={"skipped_for": recorded.number},
-                         error=f"skipped, not run: trial {recorded.number} recorded this configuration after it "
-                               f"was queued")
+                         error=f"skipped, not run: trial {recorded.number} holds this configuration "
+                               f"({recorded.state.value}), recorded or started after it was queued")
 
     def _retry(self, trial: Trial) -> Trial | None:
         """Queue a lost trial's parameters again (used by ``optimize(retries=...)``)."""

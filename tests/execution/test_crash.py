@@ -271,3 +271,29 @@ def test_a_queued_trial_started_by_the_loop_records_its_process_scope():
     study.enqueue({"x": 0.5, "n": 3, "act": "relu"})
     started = study._start_trial(None, worker="host:1", watched=True)
     assert started.attrs.get("process_scope") == heartbeat.process_scope() and started.attrs["worker"] == "host:1"
+
+
+@pytest.mark.skipif(heartbeat.process_scope() is None, reason="needs Linux's boot id and PID namespaces")
+@pytest.mark.parametrize("strategy", [et.GridSearch(), et.EvolutionarySearch(seed=0, population_size=3,
+                                                                             mode="generational")])
+def test_a_trial_whose_local_process_died_mid_run_is_retried_before_the_run_stops(strategy):
+    import socket
+
+    from evotune.study_queue import config_key
+
+    study = et.Study({"x": et.Int(0, 5)}, strategy=strategy)
+    dead = {"worker": f"{socket.gethostname()}:{_dead_pid()}", "process_scope": heartbeat.process_scope()}
+
+    def another_process_dies(study_, trial):  # a trial of another local process, which then died
+        if trial.number == 0:
+            study_.storage.create_trial(study_._study_id, {"x": 5}, et.TrialState.RUNNING,
+                                        key=config_key(study_.space, {"x": 5}), attrs=dead, watched=True)
+
+    started = time.monotonic()
+    study.optimize(lambda p: float(p["x"]), max_trials=6, retries=1, grace_period=600,
+                   callbacks=[another_process_dies])
+    assert time.monotonic() - started < 60  # not the grace period
+    trials = study.trials
+    assert trials[1].error == "worker lost" and trials[1].params == {"x": 5}
+    assert not any(t.state is et.TrialState.RUNNING for t in trials)
+    assert any(t.attrs.get("retry_of") == 1 and t.state is et.TrialState.COMPLETE for t in trials)

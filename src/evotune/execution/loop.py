@@ -1,8 +1,8 @@
 """The optimization loop: start trials, run them on a runner, record outcomes, decide when to stop.
 
 The loop drives a study through a narrow interface (``_start_trial``, ``tell``, ``_sync``,
-``_remember``, ``_retry``, ``_parse_result``, ``history``, ``storage``) passed in as an argument, so this module
-stays below the study.
+``_remember``, ``_retry``, ``_parse_result``, ``_unfinished``, ``history``, ``storage``) passed in
+as an argument, so this module stays below the study.
 
 Many loops, in one process or on many machines, may drive the same study through a shared
 storage. The storage hands out trial numbers and enforces ``max_trials`` atomically, so the
@@ -223,6 +223,11 @@ class _Run:
                 self.submit(started)
                 poll, self.told_waiting = 0.05, False
                 continue
+            if started in ("wait", "budget", "exhausted") and not self.running:
+                lost = self.fail_dead_local()
+                if lost:  # a process of this machine died with trials of the study: retry them now
+                    self.recover(lost)
+                    continue
             if started == "wait" and not self.running:
                 if poll == _MAX_POLL and not self.told_waiting:  # say once what it waits for
                     self.told_waiting = True
@@ -235,10 +240,6 @@ class _Run:
             if started == "budget" and not self.running:
                 study.stop_reason = "max_trials reached"
             elif started == "exhausted" and not self.running:
-                lost = self.fail_dead_local()
-                if lost:  # a process of this machine died with trials of the study: retry them now
-                    self.recover(lost)
-                    continue
                 self.warn_running_elsewhere()
                 study.stop_reason = "queue empty" if study.strategy.name == "manual" else "strategy exhausted"
             return
@@ -353,7 +354,9 @@ class _Run:
     def fail_dead_local(self) -> list[Trial]:
         """Mark FAILED ("worker lost") the RUNNING trials whose process on this machine is gone."""
         lost = []
-        for trial in dead_local_trials(self.study.history):
+        history = self.study.history
+        running = [history[number] for number in sorted(self.study._unfinished)]  # cheap: not every trial
+        for trial in dead_local_trials(running):
             try:
                 lost.append(self.study.storage.finish_trial(self.study._study_id, trial.number, TrialState.FAILED,
                                                             error=WORKER_LOST))
