@@ -32,7 +32,8 @@ Reported, per budget:
   tasks where every run finds the optimum.
 
 Results are kept in a JSON file (``--results``), so a rerun only computes what is missing; pass
-``--rerun evolution`` to recompute one method after changing it.
+``--rerun evolution`` to recompute one method after changing it (only the runs of the chosen
+tasks, budgets and seeds are made again).
 """
 
 from __future__ import annotations
@@ -486,11 +487,17 @@ def main(argv: list[str] | None = None) -> None:
         tasks = [t for t in tasks if t.name not in task_module.SLOW_BAYESMARK]
     if args.tasks:
         wanted = set(args.tasks.split(","))
+        missing = sorted(wanted - {t.name for t in tasks})
+        if missing:
+            parser.error(f"--tasks: {missing[0]!r} is not a task of the {args.suite} suite; choose from "
+                         f"{', '.join(t.name for t in tasks)}")
         tasks = [t for t in tasks if t.name in wanted]
     budgets = [int(b) for b in args.budgets.split(",")]
     seeds = list(range(args.seeds or (10 if args.suite == "full" else 5)))
     results = load_results(args.results)
-    for key in [k for k in results if k[1] in set(args.rerun.split(","))]:
+    chosen_tasks = {t.name for t in tasks}
+    for key in [k for k in results if k[1] in set(args.rerun.split(",")) and k[0] in chosen_tasks
+                and k[2] in budgets and k[3] in seeds]:  # only the runs this command would make again
         del results[key]
     largest = max(budgets)
     derive_prefixes(results, budgets)
@@ -523,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     save_results(args.results, results)
     seconds = defaultdict(list)
     for key, record in results.items():
-        if key[1] in methods:
+        if key[1] in methods and key[0] in chosen_tasks and key[2] in budgets and key[3] in seeds:
             seconds[key[1]].append(record["seconds"])
     print(summarize(results, tasks, methods, budgets, seeds))
     print("\nMean seconds per run (evaluations included; the machine is shared, so only a rough guide):")
