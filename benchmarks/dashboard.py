@@ -251,8 +251,8 @@ def browser_rows(url: str) -> list[tuple[str, str, float, float, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=10_000, help="trials of the timed study (default 10,000)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed requests per endpoint (default 5)")
     parser.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

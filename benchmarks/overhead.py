@@ -236,9 +236,10 @@ def scale(n: int) -> tuple[int, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="sizes 1000 only, one repeat, no scale test")
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 1000 only, no scale test, one repeat unless --repeats is given")
     parser.add_argument("--slow", action="store_true", help="also time Optuna's slow mean-over-run cases")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=None, help="repeats of each measurement (default 3, --quick 1)")
     parser.add_argument("--scale", type=int, default=100_000, help="trials in the load/memory test (0: skip)")
     parser.add_argument("--postgres", metavar="URL", default=None,
                         help="also measure both libraries on this PostgreSQL database (at the smallest size)")
@@ -246,7 +247,7 @@ def main() -> None:
     if args.postgres:  # a wrong URL fails now, not after the other measurements
         et.storage.open_storage(args.postgres).close()
     sizes = [1000] if args.quick else [1000, 5000]
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; ms per trial (mean over run / at N)")
     rows = overhead_table(sizes, repeats, args.slow, args.postgres)
     print("\n| method | storage | N | mean ms/trial (0..N) | ms/trial at N |")

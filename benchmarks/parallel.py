@@ -288,9 +288,12 @@ def _optuna_url(url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials and repeats")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--postgres", default=os.environ.get("EVOTUNE_TEST_POSTGRES_URL"))
-    parser.add_argument("--only", choices=["throughput", "dask", "shared"], action="append")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats of each measurement (default 3, --quick 1)")
+    parser.add_argument("--postgres", default=os.environ.get("EVOTUNE_TEST_POSTGRES_URL"), metavar="URL",
+                        help="also run the shared-study test on this PostgreSQL database "
+                             "(default: EVOTUNE_TEST_POSTGRES_URL)")
+    parser.add_argument("--only", choices=["throughput", "dask", "shared"], action="append",
+                        help="run only this section (repeat for several)")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     only = set(args.only or ["throughput", "dask", "shared"])

@@ -453,9 +453,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated methods (';'-separated when a variant such as "
                         "'evolution[candidates=1,crossover_rate=0.5]' has commas); default: all of them")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all of the set)")
-    parser.add_argument("--budgets", default="50,100")
+    parser.add_argument("--budgets", default="50,100", help="comma-separated evaluation budgets (default 50,100)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, --full 10)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     parser.add_argument("--results", type=Path, default=None,
                         help="JSON file of raw results (default: results/quality.json, or "
                         "quality-wide.json / quality-full.json / quality-bbob.json for those suites)")

@@ -316,8 +316,9 @@ def report(runs: list[Run]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per task (default 5)")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per task (default 5, --quick 2)")
+    parser.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
+                        help="datasets (default: all, --quick breast_cancer)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
@@ -326,12 +327,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=None,
                         help="candidates per method when GASearchCV is not run (default 60)")
     parser.add_argument("--n-jobs", type=int, default=1, help="n_jobs of every search (default 1)")
-    parser.add_argument("--quick", action="store_true", help="breast_cancer only, 2 seeds")
+    parser.add_argument("--quick", action="store_true", help="breast_cancer only, 2 seeds (unless given)")
     parser.add_argument("--overhead-only", action="store_true", help="only the search overhead table")
     parser.add_argument("--json", help="also write every run to this JSON file")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.datasets = 2, ["breast_cancer"]
+    if args.seeds is None:
+        args.seeds = 2 if args.quick else 5
+    if args.datasets is None:
+        args.datasets = ["breast_cancer"] if args.quick else list(DATASETS)
     ga_shape = (args.ga_population, args.ga_generations)
     tasks = [] if args.overhead_only else [f"{d}/{m}" for m in args.models for d in args.datasets]
     runs: list[Run] = []
