@@ -45,6 +45,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -72,6 +73,9 @@ RANDOM_METHODS = ("random", "optuna-random")
 DEFAULT_BAYESMARK = ("knn-wine", "svm-iris", "dt-wine", "dt-diabetes")
 #: Methods that never see the budget: their run at a smaller budget is the start of their run at
 #: the largest one (same seed), so only the largest is run and the others are read from it.
+#: The package each peer method needs (module names as imported), checked before any run starts.
+PEER_PACKAGES = (("optuna-cmaes", "cmaes", "cmaes"), ("optuna-", "optuna", "optuna"),
+                 ("ngopt", "nevergrad", "nevergrad"), ("gasearchcv", "sklearn_genetic", "sklearn-genetic-opt"))
 BUDGET_AGNOSTIC = ("random", "optuna-tpe", "optuna-cmaes", "optuna-nsga2", "optuna-random")
 #: A run's normalized loss is capped here: where random search nearly reaches the optimum the
 #: denominator is tiny, and one unlucky run would otherwise swamp every other task.
@@ -479,6 +483,12 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(m for m in set(methods) - set(METHODS) if not m.startswith("evolution["))
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    missing = [(method, package) for method in methods for prefix, module, package in PEER_PACKAGES
+               if method.startswith(prefix) and importlib.util.find_spec(module) is None]
+    if missing:
+        method, package = missing[0]
+        parser.error(f"method {method!r} needs the package {package!r}: pip install {package} "
+                     f"(or pip install -e '.[bench]'), or leave it out with --methods")
     args.full = args.suite != "default"  # the run jobs look tasks up among all of them
     tasks = task_module.bbob_tasks() if args.suite == "bbob" else task_module.all_tasks(args.full)
     if args.suite == "default":
