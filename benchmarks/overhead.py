@@ -150,6 +150,7 @@ def overhead_table(
         has_optuna = True
     except ImportError:
         has_optuna = False
+        print("(optuna not installed: its rows are skipped; pip install optuna)")
     kinds = ["random", "grid"] + (["evolution"] if hasattr(et, "EvolutionarySearch") else [])
     rows = []
     for n in sizes:

@@ -265,7 +265,7 @@ def shared_study(postgres: str | None, workers: int, budget: int) -> None:
 
             libraries.append("optuna")
         except ImportError:
-            pass
+            print("(optuna not installed: its rows are skipped)")
         for kind, url, optuna_url in storages:
             for library in libraries:
                 try:
