@@ -447,6 +447,23 @@ def test_requeue_interrupted_queues_nothing_the_run_would_not_start():
     assert [t.attrs["retry_of"] for t in s.requeue_interrupted(max_trials=2)] == [1]  # exactly room for it
 
 
+def test_ctrl_c_while_a_result_is_recorded_leaves_no_trial_running():
+    s = study()
+    tell = s.tell
+    cut = []
+
+    def tell_cut_short(trial, result=None, **options):
+        if result is not None and not cut:  # Ctrl-C lands between the result and its record
+            cut.append(trial)
+            raise KeyboardInterrupt
+        return tell(trial, result, **options)
+
+    s.tell = tell_cut_short
+    with pytest.raises(KeyboardInterrupt):
+        s.optimize(lambda p: p["x"] ** 2, max_trials=3)
+    assert [(t.state, t.error) for t in s.trials] == [(et.TrialState.FAILED, "interrupted")]
+
+
 # -- failures ---------------------------------------------------------------------------------------------
 
 def test_objective_that_raises_fails_the_trial_and_the_study_goes_on():

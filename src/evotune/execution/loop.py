@@ -256,13 +256,25 @@ class _Run:
 
     # -- outcomes ----------------------------------------------------------------------------
     def collect(self, future: cf.Future) -> None:
-        """Record a finished future's trial, count it, call the callbacks."""
+        """Record a finished future's trial, count it, call the callbacks.
+
+        A Ctrl-C (or SIGTERM) that lands before the trial is recorded puts it back among the
+        running ones, so that :meth:`abandon` marks it FAILED ("interrupted") rather than
+        leaving it RUNNING.
+        """
         trial = self.running.pop(future)
+        try:
+            self._collect(future, trial)
+        except KeyboardInterrupt:
+            if not self.study.history[trial.number].state.finished:
+                self.running[future] = trial
+            raise
+
+    def _collect(self, future: cf.Future, trial: Trial) -> None:
         try:
             outcome = self.runner.outcome(future)
         except BaseException as error:  # noqa: BLE001 - an executor failure is the trial's failure
             if isinstance(error, KeyboardInterrupt):
-                self.running[future] = trial
                 raise
             if not is_lost_worker(error):
                 self.finish(trial, error=f"{type(error).__name__}: {error}")
