@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import evotune as et
 from evotune.cli.config import load_config
-from evotune.cli.studies import parse_metrics, parse_params
+from evotune.cli.manual import parse_metrics, parse_params
 from evotune.results import parse_result
 from evotune.space.distributions import distribution_from_dict
 from evotune.strategies import strategy_from_config
