@@ -89,8 +89,8 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
                                  metrics_file=settings.metrics_file, metric=study.metric,
                                  metric_source=config)
     finished: list[Trial] = []
-    unnamed_metric = UnnamedMetricStop()
-    callbacks = [lambda _study, trial: finished.append(trial), unnamed_metric]
+    first_of_many = RepeatingFailureStop()
+    callbacks = [lambda _study, trial: finished.append(trial), first_of_many]
     if not quiet:
         callbacks.append(lambda _study, trial: click.echo(_trial_line(study, trial), err=True))
     workers = (os.cpu_count() or 1) if settings.n_jobs == -1 else settings.n_jobs
@@ -111,7 +111,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
             if executor is not None:
                 executor.shutdown(wait=True)
     _leaderboard(study, top)
-    unnamed_metric.check()
+    first_of_many.check()
     if not finished and study.stop_reason == "max_trials reached":
         click.echo(f"the study already has max_trials={settings.max_trials} trials; raise --max-trials to run more",
                    err=True)
@@ -192,7 +192,7 @@ def _strategy_text(tune: TuneConfig, record: Any, problem: str | None) -> str:
     return f"{stored} (stored with the study)"
 
 
-class UnnamedMetricStop:
+class RepeatingFailureStop:
     """A callback that stops the run at the first trial that every later one would repeat: its
     command reported several metrics while the study names none to optimize, or the command
     could not be started at all."""

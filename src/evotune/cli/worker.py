@@ -34,7 +34,7 @@ import click
 
 from evotune.cli.config import load_config, storage_url
 from evotune.cli.main import check_n_jobs, load_study, main
-from evotune.cli.run import UnnamedMetricStop
+from evotune.cli.run import RepeatingFailureStop
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
@@ -190,8 +190,8 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
     click.echo(f"worker {me} on study {study.name!r} in {redact_url(work.url)}: {before} trials so far"
                + (f", budget {budget}" if budget else ""), err=True)
     ran: list[Trial] = []
-    unnamed_metric = UnnamedMetricStop()
-    callbacks: list[Callable[[Study, Trial], Any]] = [lambda _study, trial: ran.append(trial), unnamed_metric]
+    first_of_many = RepeatingFailureStop()
+    callbacks: list[Callable[[Study, Trial], Any]] = [lambda _study, trial: ran.append(trial), first_of_many]
     if not quiet:
         callbacks.append(lambda _study, trial: click.echo(_trial_line(study, trial), err=True))
     previous = None
@@ -215,7 +215,7 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
     best = study.best
     if best is not None:
         click.echo(f"best: trial {best.number}, {study.metric or 'value'} = {best.value:.6g}: {best.params}")
-    unnamed_metric.check()
+    first_of_many.check()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

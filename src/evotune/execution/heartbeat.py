@@ -22,6 +22,7 @@ hours, with nothing to stamp it: it carries no stamp and is never failed here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -107,18 +108,17 @@ def process_scope() -> str | None:
     """Where this process's id is meaningful: the kernel's boot id and the PID namespace (Linux;
     None elsewhere). Two processes with the same scope see the same process ids. Read once per
     process (every trial records it)."""
-    pid = os.getpid()
-    if _scope[0] != pid:
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as boot:
-                boot_id = boot.read().strip()
-            _scope[:] = [pid, f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"]
-        except OSError:
-            _scope[:] = [pid, None]
-    return _scope[1]
+    return _scope_of(os.getpid())
 
 
-_scope: list = [None, None]  # [process id, its scope]
+@functools.lru_cache(maxsize=1)
+def _scope_of(pid: int) -> str | None:  # keyed by the process id: a forked child reads its own
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+        return f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
 
 
 def worker_attrs(worker: str) -> dict[str, str]:

@@ -130,12 +130,16 @@ def run_optimization(
     return study.best
 
 
+def running_trials(history: Any, *, watched: bool) -> list[int]:
+    """Numbers of the RUNNING trials of ``history`` that an ``optimize`` loop watches (stamps
+    their heartbeats), or, with ``watched=False``, those started by hand (``ask``)."""
+    return [t.number for t in history if t.state is TrialState.RUNNING and (t.heartbeat_at is not None) == watched]
+
+
 def waiting_for(history: Any) -> str:
     """The unfinished trials a strategy waits for, in words: those of other workers, and those
     started by hand (``ask``), which nothing but a ``tell`` finishes."""
-    running = [t for t in history if t.state is TrialState.RUNNING]
-    by_hand = [t.number for t in running if t.heartbeat_at is None]
-    others = [t.number for t in running if t.heartbeat_at is not None]
+    by_hand, others = running_trials(history, watched=False), running_trials(history, watched=True)
     parts = []
     if others:
         parts.append(f"trial(s) {', '.join(map(str, others))} of other workers")
@@ -378,7 +382,7 @@ class _Run:
 
     def warn_running_elsewhere(self) -> None:
         """Before stopping with nothing left to propose: say which trials other workers still run."""
-        others = [t.number for t in self.study.history if t.state is TrialState.RUNNING and t.heartbeat_at is not None]
+        others = running_trials(self.study.history, watched=True)
         if others:
             grace = self.heartbeat.grace if self.heartbeat is not None else None
             after = f" after the grace period ({grace:g} s)" if grace else ""
