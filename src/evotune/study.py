@@ -152,7 +152,6 @@ class Study(MetricRules, TrialQueue):
         self.stop_reason: str | None = None
         self._history = History(self.space, self.direction)
         self._unfinished: set[int] = set()
-        self._numbers_by_key: dict[tuple[Any, ...], list[int]] = {}  # configuration -> its trials
         self._skipped: set[int] = set()  # queued trials skipped unrun (see _claim_waiting)
         self._sync()
 
@@ -204,8 +203,6 @@ class Study(MetricRules, TrialQueue):
     def _remember(self, trial: Trial) -> None:
         if trial.number > len(self._history):
             self._sync()
-        if trial.number == len(self._history):
-            self._numbers_by_key.setdefault(self.space.key(trial.params), []).append(trial.number)
         if "skipped_for" in trial.attrs:
             self._skipped.add(trial.number)
         self._history._record(trial)

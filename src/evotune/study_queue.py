@@ -45,12 +45,11 @@ class TrialQueue:
     name: str
     direction: str
     _history: Any
-    _numbers_by_key: dict[tuple[Any, ...], list[int]]
     _skipped: set[int]
 
     def _trials_of(self, params: Mapping[str, Any]) -> list[Trial]:
         """The trials of this configuration, in number order (as far as the history knows)."""
-        return [self._history[n] for n in self._numbers_by_key.get(self.space.key(params), ())]
+        return [self._history[n] for n in self._history.numbers_of(params)]
 
     def trial_holding(self, params: Mapping[str, Any]) -> Trial | None:
         """The trial that holds this configuration, so that :meth:`enqueue` refuses it.

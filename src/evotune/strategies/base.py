@@ -78,7 +78,7 @@ class History(Sequence[Trial]):
         self.direction = direction
         self.budget = budget
         self._trials: list[Trial] = []
-        self._keys: set[tuple[Any, ...]] = set()
+        self._numbers: dict[tuple[Any, ...], list[int]] = {}  # configuration -> its trials
         self._completed: list[Trial] = []
         self._n_started = 0
         self._n_finished = 0
@@ -110,7 +110,7 @@ class History(Sequence[Trial]):
             raise ValueError(f"trial {trial.number} recorded out of order (have {len(self._trials)})")
         self._trials.append(trial)
         self._n_started += trial.state is not TrialState.WAITING
-        self._keys.add(self.space.key(trial.params))
+        self._numbers.setdefault(self.space.key(trial.params), []).append(trial.number)
         if trial.state is TrialState.COMPLETE:
             self._completed.append(trial)
         if trial.state.finished:
@@ -123,12 +123,16 @@ class History(Sequence[Trial]):
 
     def seen(self, params: Mapping[str, Any]) -> bool:
         """True when this configuration was already proposed, queued or recorded."""
-        return self.space.key(params) in self._keys
+        return self.space.key(params) in self._numbers
+
+    def numbers_of(self, params: Mapping[str, Any]) -> list[int]:
+        """Numbers of the trials of this configuration, in number order (empty when none)."""
+        return list(self._numbers.get(self.space.key(params), ()))
 
     @property
     def n_distinct(self) -> int:
         """Distinct configurations among the trials (a retry or a repeated manual record counts once)."""
-        return len(self._keys)
+        return len(self._numbers)
 
     @property
     def completed(self) -> list[Trial]:
