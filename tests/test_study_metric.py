@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 import evotune as et
+from evotune import study_metric
 
 SPACE = {"lr": et.Float(1e-4, 1e-1, log=True), "layers": et.Int(1, 4)}
 
@@ -117,3 +118,75 @@ def test_a_metric_adopted_while_a_trial_ran_fails_that_trial_and_the_run_goes_on
     assert running.stop_reason == "max_trials reached" and running.metric == "loss"
     assert [t.state for t in trials if t.origin != "manual"] == [et.TrialState.FAILED] * 2  # with the manual one: 3
     assert all("no metric 'loss'" in t.error for t in trials if t.origin != "manual")
+
+
+# -- two processes adopting a metric at the same moment -----------------------------------------
+# Each test forces the interleaving: the first process checks its result, then the other records
+# its first result, naming another metric, before the first writes anything.
+
+def record_after_the_check(study, other, result, calls=1):
+    """Make ``other`` record ``result`` right after ``study``'s ``calls``-th result check."""
+    check, seen = study._parse_result, []
+
+    def check_then_the_other_records(checked):
+        parsed = check(checked)
+        seen.append(checked)
+        if len(seen) == calls:
+            other.add(params(4), result)
+        return parsed
+
+    study._parse_result = check_then_the_other_records
+
+
+def test_two_first_results_naming_different_metrics_at_once_adopt_one(storage):
+    first = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    second = et.Study.load("nm", storage)
+    record_after_the_check(first, second, {"loss": 0.3})
+    with pytest.raises(et.ResultError, match=r"no metric 'loss'; it has \['acc'\]"):
+        first.add(params(1), {"acc": 0.9})
+    assert first.metric == second.metric == et.Study.load("nm", storage).metric == "loss"
+    assert [t.metrics for t in storage.get_trials(first._study_id)] == [{"loss": 0.3}]  # nothing of 'acc'
+    assert first.add(params(2), {"loss": 0.2, "acc": 0.9}).value == 0.2
+
+
+def test_a_told_result_that_loses_the_metric_is_refused_and_the_trial_stays_running(storage):
+    first = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    second = et.Study.load("nm", storage)
+    trial = first.ask()
+    record_after_the_check(first, second, {"loss": 0.3})
+    with pytest.raises(et.ResultError, match=r"no metric 'loss'; it has \['acc'\]"):
+        first.tell(trial, {"acc": 0.9})
+    assert first.trials[trial.number].state is et.TrialState.RUNNING and first.metric == "loss"
+    assert first.tell(trial, 0.25).metrics == {"loss": 0.25}
+    assert et.Study.load("nm", storage).metric == "loss"
+
+
+def test_an_objective_that_loses_the_metric_fails_its_trial_and_the_run_goes_on(storage):
+    running = et.Study(SPACE, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    other = et.Study.load("nm", storage)
+    # The loop checks a result (1st check), then tell checks it again and writes (2nd check):
+    # the other process records its first result between tell's check and its write.
+    record_after_the_check(running, other, {"loss": 2.0}, calls=2)
+    running.optimize(lambda p: {"acc": 0.5}, max_trials=3)
+    trials = running.trials
+    assert running.stop_reason == "max_trials reached" and running.metric == "loss"
+    assert [t.state for t in trials if t.origin != "manual"] == [et.TrialState.FAILED] * 2
+    assert all("no metric 'loss'; it has ['acc']" in t.error for t in trials if t.origin != "manual")
+    assert [t.metrics for t in trials if t.state is et.TrialState.COMPLETE] == [{"loss": 2.0}]
+
+
+def test_a_metric_named_on_reopening_while_another_is_adopted_conflicts(storage, monkeypatch):
+    et.Study(SPACE, storage=storage, name="nm")
+    other = et.Study.load("nm", storage)
+    check = study_metric.metrics_besides
+
+    def check_then_the_other_records(trials, metric):
+        reported = check(trials, metric)  # no complete trial reports another metric yet...
+        if other.metric is None:
+            other.add(params(1), {"loss": 0.3})  # ...and the other process adopts 'loss' meanwhile
+        return reported
+
+    monkeypatch.setattr(study_metric, "metrics_besides", check_then_the_other_records)
+    with pytest.raises(et.StudyConflictError, match="already exists with metric='loss', got metric='acc'"):
+        et.Study(SPACE, metric="acc", storage=storage, name="nm")
+    assert et.Study.load("nm", storage).metric == "loss"

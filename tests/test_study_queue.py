@@ -114,7 +114,8 @@ def test_a_configuration_queued_twice_by_two_processes_runs_once(tmp_path):
     first = et.Study(SPACE, storage=url, name="q", strategy=et.ManualSearch())
     second = et.Study.load("q", url)
     assert first.trial_holding({"bs": 64}) is None and second.trial_holding({"bs": 64}) is None
-    # Both checked before either wrote: both queue it (the check and the write are two steps).
+    # Two queued copies, written straight to the storage without its condition (as a database
+    # written by an earlier evotune may hold them): the second line of defence skips one.
     first.storage.create_trial(first._study_id, {"bs": 64}, et.TrialState.WAITING, origin="manual")
     second.storage.create_trial(second._study_id, {"bs": 64}, et.TrialState.WAITING, origin="manual")
     running = first.ask()
@@ -123,3 +124,58 @@ def test_a_configuration_queued_twice_by_two_processes_runs_once(tmp_path):
         second.ask()
     trials = second.trials
     assert trials[1].state is et.TrialState.FAILED and "holds this configuration (RUNNING)" in trials[1].error
+
+
+# -- two processes queueing at the same moment -------------------------------------------------
+# Each test forces the interleaving: the second process checks the study, then the first one
+# queues the configuration, before the second writes anything.
+
+def test_a_guess_queued_by_two_processes_at_once_is_queued_once(storage, evotune_log):
+    first = et.Study(SPACE, storage=storage, name="q", strategy=et.ManualSearch())
+    second = et.Study.load("q", storage)
+    holding, queued = second.trial_holding, []
+
+    def check_then_the_first_queues(params):
+        holder = holding(params)
+        if not queued:
+            queued.append(first.enqueue(params))
+        return holder
+
+    second.trial_holding = check_then_the_first_queues
+    assert second.enqueue({"bs": 64}) is None
+    assert queued[0].number == 0 and len(storage.get_trials(second._study_id)) == 1
+    assert "already has {'bs': 64} in trial 0 (WAITING); not queued again" in evotune_log.text
+    runs = []
+    second.optimize(lambda p: runs.append(p) or 0.5)
+    assert runs == [{"bs": 64}] and [t.state.value for t in second.trials] == ["COMPLETE"]
+
+
+def test_two_processes_resuming_at_once_queue_one_retry_of_an_interrupted_trial(storage):
+    first = et.Study(SPACE, storage=storage, name="q", strategy=et.ManualSearch())
+    first.enqueue({"bs": 64})
+    first.tell(first.ask(), error="interrupted")  # what Ctrl-C leaves behind
+    second = et.Study.load("q", storage)
+    sync, retried_first = second._sync, []
+
+    def sync_then_the_first_resumes():
+        sync()  # the second sees trial 0 interrupted and not retried...
+        if not retried_first:
+            retried_first.extend(first.requeue_interrupted(max_trials=3))  # ...and the first retries it
+
+    second._sync = sync_then_the_first_resumes
+    assert second.requeue_interrupted(max_trials=3) == []
+    assert [t.attrs["retry_of"] for t in retried_first] == [0]
+    runs = []
+    second.optimize(lambda p: runs.append(p) or 0.5, max_trials=3)
+    assert runs == [{"bs": 64}]  # run once
+    trials = second.trials
+    assert [(t.state.value, t.attrs.get("retry_of")) for t in trials] == [("FAILED", None), ("COMPLETE", 0)]
+
+
+def test_a_retry_is_not_queued_for_a_configuration_recorded_meanwhile(storage):
+    study = et.Study(SPACE, storage=storage, name="q", strategy=et.ManualSearch())
+    study.enqueue({"bs": 64})
+    interrupted = study.tell(study.ask(), error="interrupted")
+    study.add({"bs": 64}, 0.5)  # run by hand elsewhere: a retry would be skipped unrun
+    assert study._retry(interrupted) is None
+    assert [t.state.value for t in study.trials] == ["FAILED", "COMPLETE"]

@@ -337,7 +337,8 @@ class Study(MetricRules, TrialQueue):
                 attributes that JSON cannot store (the trial stays RUNNING).
             ResultError: For a result of the wrong type or without the study's metric, or, in a
                 study without a metric, naming another metric than its complete trials report
-                (the trial stays RUNNING, so it can be told again). A study without a metric
+                or than another process's result gave it at the same moment (the trial stays
+                RUNNING, so it can be told again). A study without a metric
                 takes the first metric a result names alone as its own, as :meth:`add` does.
             TrialStateError: For a trial that is not RUNNING.
         """
@@ -355,9 +356,10 @@ class Study(MetricRules, TrialQueue):
             value, metrics, adopt = self._parse_result(result)
         except NonFiniteResultError as problem:
             return self._finish(number, TrialState.FAILED, error=str(problem), attrs=attrs)
-        done = self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
-        self._adopt_metric(adopt)
-        return done
+        running = number in self._unfinished and self._history[number].state is TrialState.RUNNING
+        if adopt is not None and running:  # claimed before the write; else the write refuses, adopting nothing
+            self._claim_metric(adopt)
+        return self._finish(number, TrialState.COMPLETE, value=value, metrics=metrics, attrs=attrs)
 
     def _finish(self, number: int, state: TrialState, **fields: Any) -> Trial:
         attrs = dict(fields.pop("attrs", None) or {})

@@ -6,9 +6,18 @@ must report that metric; before that, a result naming another metric than the co
 report is refused. A study recorded without a metric takes one on reopening only when all its
 complete trials report it, so no value already ranked changes meaning.
 
-One race is left open: two processes recording their first results at the same moment, with
-different metrics, may both pass the check; the first to store its metric wins and the other's
-trial stays ranked beside it (a warning says so). Give such studies a metric when creating them.
+Processes sharing the study claim its metric before they write the trial that reports it: the
+storage stores a metric only while the study has none (a compare-and-set) and answers with the
+one the study has. So of two processes recording their first results at the same moment with
+different metrics, the first to claim wins and the other's result is refused, naming both
+metrics, as any result naming another metric is: nothing of it is written (``add`` and ``tell``
+raise ResultError; in ``optimize`` the trial is recorded FAILED and the run goes on). A process
+reopening the study with ``metric=`` claims it the same way (a StudyConflictError when another
+metric won). A crash between the claim and the write leaves a study with a metric that no trial
+reports yet, the same as a study created with that metric. One mix remains possible: a plain
+number recorded at the very moment another process's result names the study's first metric may
+be written beside it, under "value" (a plain number adopts nothing, so it claims nothing and its
+write is not conditional). Give such studies a metric when creating them.
 
 :class:`MetricRules` holds these rules for :class:`~evotune.study.Study`, which inherits them; they
 use the study's ``storage``, ``name``, ``metric``, ``_record`` and ``_history``.
@@ -21,7 +30,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from evotune.exceptions import StudyConflictError
+from evotune.exceptions import ResultError, StudyConflictError
 from evotune.results import DEFAULT_METRIC, check_metric_name, metrics_besides, parse_result
 
 logger = logging.getLogger("evotune")
@@ -49,7 +58,12 @@ class MetricRules:
                 f"{reported}, not {metric!r}; open it without a metric, or give a study of {metric!r} "
                 f"another name"
             )
-        self.storage.set_study_metric(record.study_id, metric)
+        stored = self.storage.set_study_metric(record.study_id, metric)
+        if stored != metric:  # another process named (or adopted) another metric since the check
+            raise StudyConflictError(
+                f"study {self.name!r} already exists with metric={stored!r}, got metric={metric!r}; open it "
+                f"with that metric (or none), or give a study of {metric!r} another name"
+            )
         return dataclasses.replace(record, metric=metric)
 
     def _refresh_metric(self) -> None:
@@ -62,7 +76,7 @@ class MetricRules:
         """``(value, metrics, metric to adopt)`` for a result of this study; writes nothing.
 
         A study created without a metric takes the first metric that a result names alone as its
-        own (:meth:`_adopt_metric`, once the trial is written), so that two metrics are never
+        own (:meth:`_claim_metric`, before the trial is written), so that two metrics are never
         ranked together: until then, such a result is refused when the complete trials report
         another metric. A plain number is recorded as always, under the metric "value".
 
@@ -80,17 +94,25 @@ class MetricRules:
         check_metric_name(name, self._history.completed, self.name)
         return value, metrics, None if name == DEFAULT_METRIC else name  # {"value": x} is a plain number
 
-    def _adopt_metric(self, metric: str | None) -> None:
-        """Make ``metric`` the study's metric, after a trial reporting it was recorded (None: nothing to do)."""
+    def _claim_metric(self, metric: str | None) -> None:
+        """Make ``metric`` the study's metric before a trial reporting it is written (None: nothing to do).
+
+        The third item of :meth:`_parse_result`. The storage stores it only while the study has
+        no metric, atomically, so that of two processes adopting different metrics at once one
+        wins; the other takes up the winner's metric, and its result is refused.
+
+        Raises:
+            ResultError: When the study took another metric since :meth:`_parse_result` checked
+                the result (another process's first result named it first); nothing is written.
+        """
         if metric is None or self.metric is not None:
             return
-        try:
-            self._record = self._name_metric(self._record, metric)
-        except StudyConflictError as conflict:  # another process recorded another metric meanwhile
-            self._refresh_metric()
-            now = f"its metric is {self.metric!r}" if self.metric is not None else "it keeps no metric"
-            logger.warning("study %r did not take the metric %r (%s): %s", self.name, metric, now, conflict)
-            return
-        self.metric = metric
+        stored = self.storage.set_study_metric(self._record.study_id, metric)
+        self._record, self.metric = dataclasses.replace(self._record, metric=stored), stored
+        if stored != metric:
+            raise ResultError(
+                f"the result has no metric {stored!r}; it has {[metric]}: study {self.name!r} took {stored!r} "
+                f"as its metric, which another result recorded at the same moment named first"
+            )
         logger.info("study %r now optimizes the metric %r, which its first named result reports; results "
                     "must report it from now on", self.name, metric)

@@ -7,9 +7,16 @@ and retries of trials that were interrupted or lost.
 * ``add`` records a run done elsewhere. A queued copy of the same configuration is then skipped
   when its turn comes (recorded FAILED, ``attrs["skipped_for"]``), and uses no budget.
 * ``requeue_interrupted`` and the loop's retries queue a trial's configuration again, once per
-  attempt; a retry stands in for the trial it repeats. Two processes resuming the same study at
-  the same moment may each queue a retry of one interrupted trial (each extends the budget by
-  one): resume a study from one process, then start the others.
+  attempt; a retry stands in for the trial it repeats.
+
+Processes sharing the study may do these at the same moment. ``enqueue`` and the retries
+insert their WAITING trial only while no trial holds its configuration, checked by the storage
+in the transaction that inserts (``create_trial(unless_held=True)``): of two processes queueing
+one guess, or resuming one study and each retrying the same interrupted trial, exactly one
+queues it (and extends the budget by one); the other queues nothing. A retry is therefore also
+refused when a trial recorded the configuration meanwhile, as it would have been skipped unrun.
+As a second line of defence, a queued trial whose configuration another trial completed or
+runs is skipped when its turn comes (see :meth:`TrialQueue._claim_waiting`).
 
 :class:`TrialQueue` holds these for :class:`~evotune.study.Study`, which inherits them; they use
 the study's ``storage``, ``space``, ``name`` and history.
@@ -27,6 +34,7 @@ from evotune.execution.heartbeat import worker_attrs
 from evotune.execution.loop import starts_every_waiting
 from evotune.space import Space
 from evotune.stopping import StopCriteria
+from evotune.storage.base import DuplicateTrialError
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
@@ -90,17 +98,22 @@ class TrialQueue:
         """
         checked = self.space.validate(params)
         holder = self.trial_holding(checked)
+        if holder is None:
+            try:  # refused when another process queued or recorded it since the check
+                trial = self.storage.create_trial(
+                    self._study_id, checked, TrialState.WAITING, key=config_key(self.space, checked),
+                    origin="manual", attrs={"source": "enqueue"}, unless_held=True,
+                )
+            except DuplicateTrialError:
+                holder = self.trial_holding(checked)
+            else:
+                assert trial is not None
+                self._remember(trial)
+                return trial
         if holder is not None:
             logger.info("study %r already has %s in trial %d (%s); not queued again", self.name, checked,
                         holder.number, holder.state.value)
-            return None
-        trial = self.storage.create_trial(
-            self._study_id, checked, TrialState.WAITING, key=config_key(self.space, checked),
-            origin="manual", attrs={"source": "enqueue"},
-        )
-        assert trial is not None
-        self._remember(trial)
-        return trial
+        return None
 
     def add(self, params: Mapping[str, Any], result: float | Mapping[str, float]) -> Trial:
         """Record a run done elsewhere, as a COMPLETE trial.
@@ -113,17 +126,19 @@ class TrialQueue:
         Raises:
             ParamsError: For parameters outside the space. ResultError: For a result that is
                 not a finite number, lacks the study's metric, or names another metric than
-                the complete trials of a study without a metric. Nothing is written on error.
+                the complete trials of a study without a metric (or than the one another
+                process's result, recorded at the same moment, gave it first). Nothing is
+                written on error.
         """
         checked = self.space.validate(params)
         value, metrics, adopt = self._parse_result(result)
+        self._claim_metric(adopt)  # before the write: refused when another result named another metric first
         trial = self.storage.create_trial(
             self._study_id, checked, TrialState.COMPLETE, key=config_key(self.space, checked),
             origin="manual", attrs={"source": "add"}, value=value, metrics=metrics,
         )
         assert trial is not None
         self._remember(trial)
-        self._adopt_metric(adopt)
         queued = [t.number for t in self._trials_of(checked) if t.state is TrialState.WAITING]
         if queued:
             logger.info("study %r: trial %d records %s, which trial(s) %s queued; they will be skipped, not run",
@@ -138,9 +153,10 @@ class TrialQueue:
         """Start the oldest queued (WAITING) trial, or return None when none may start.
 
         A queued configuration that a COMPLETE trial recorded meanwhile (with :meth:`add` or
-        :meth:`tell`), or that another trial is running (queued twice by two processes at once,
-        say), is not run again: its trial is skipped, recorded FAILED with ``attrs["skipped_for"]``
-        that trial's number, and the next one is claimed.
+        :meth:`tell`), or that another trial is running (two copies queued in a database written
+        by an earlier evotune, whose storage lacked the conditional insert, say), is not run again:
+        its trial is skipped, recorded FAILED with ``attrs["skipped_for"]`` that trial's number,
+        and the next one is claimed.
         (The storage can finish only a RUNNING trial, and claims only the oldest WAITING one,
         so :meth:`add` cannot record its result into the queued trial itself.)
         """
@@ -162,13 +178,26 @@ class TrialQueue:
                                f"({recorded.state.value}), recorded or started after it was queued")
 
     def _retry(self, trial: Trial) -> Trial | None:
-        """Queue a lost trial's parameters again (used by ``optimize(retries=...)``)."""
+        """Queue a lost or interrupted trial's parameters again (``optimize(retries=...)``,
+        :meth:`requeue_interrupted`).
+
+        Returns None, queueing nothing, when a trial holds the configuration by now (see
+        :meth:`trial_holding`): another process retried it at the same moment, or ran or
+        recorded it since.
+        """
         attempt = int(trial.attrs.get("attempt", 0)) + 1
-        retried = self.storage.create_trial(
-            self._study_id, dict(trial.params), TrialState.WAITING, key=config_key(self.space, trial.params),
-            origin=trial.origin, generation=trial.generation, parents=trial.parents,
-            attrs={"retry_of": trial.number, "attempt": attempt},
-        )
+        key = config_key(self.space, trial.params)
+        try:
+            retried = self.storage.create_trial(
+                self._study_id, dict(trial.params), TrialState.WAITING, key=key, origin=trial.origin,
+                generation=trial.generation, parents=trial.parents,
+                attrs={"retry_of": trial.number, "attempt": attempt}, unless_held=True,
+            )
+        except DuplicateTrialError:
+            self._sync()
+            logger.info("study %r: trial %d not queued again: another trial holds %s (another process "
+                        "retried it at the same moment, say)", self.name, trial.number, trial.params)
+            return None
         if retried is not None:
             self._remember(retried)
         return retried
@@ -182,7 +211,9 @@ class TrialQueue:
         interrupted trials only when that run will start every one of them; a retry queued while
         the budget is used up would wait in the study for ever. It queues nothing once ``target``
         is reached. A retry stands in for the trial it repeats, so it does not use the budget a
-        second time. ``evotune run`` calls it on every resume.
+        second time. Each interrupted trial is queued once even when several processes resume
+        the study at the same moment (see the module documentation). ``evotune run`` calls it on
+        every resume.
 
         Returns:
             The queued trials (WAITING, with ``attrs["retry_of"]`` the interrupted trial's

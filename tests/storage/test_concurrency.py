@@ -98,6 +98,21 @@ def _create_keys(storage, study_id, index, keys):
     return created, duplicates
 
 
+def _queue_unless_held(storage, study_id, index, keys):
+    queued = []
+    for key in keys:
+        try:
+            queued.append(storage.create_trial(study_id, {"x": 0.1}, TrialState.WAITING, key=key,
+                                               unless_held=True).number)
+        except DuplicateTrialError:
+            pass
+    return queued
+
+
+def _name_metric(storage, study_id, index):
+    return storage.set_study_metric(study_id, f"metric-{index}")
+
+
 def _fail_stale(storage, study_id, index):
     return [t.number for t in storage.fail_stale_trials(study_id, 0.0)]
 
@@ -147,6 +162,27 @@ def test_unique_keys_are_created_once(racers, sql_url):
     assert sorted(key for _, key in created) == sorted(keys)
     assert sorted(number for number, _ in created) == list(range(30))
     assert sum(duplicates for _, duplicates in results) == 30 * (PROCESSES - 1)
+
+
+def test_a_configuration_is_queued_once_while_held(racers, sql_url):
+    storage, study_id = _study(sql_url)
+    keys = [f"key-{i}" for i in range(30)]
+    for key in keys[::2]:  # interrupted trials: FAILED, so they do not hold their configuration
+        interrupted = storage.create_trial(study_id, {"x": 0.1}, TrialState.RUNNING, key=key)
+        storage.finish_trial(study_id, interrupted.number, TrialState.FAILED, error="interrupted")
+    results = _race(racers, _queue_unless_held, sql_url, study_id, keys)
+    queued = sorted(n for result in results for n in result)
+    assert queued == list(range(15, 45))  # one per key, none twice
+    waiting = [t for t in storage.get_trials(study_id) if t.state is TrialState.WAITING]
+    assert [t.number for t in waiting] == queued
+
+
+def test_a_study_metric_is_named_once(racers, sql_url):
+    storage, study_id = _study(sql_url)
+    results = _race(racers, _name_metric, sql_url, study_id)
+    (stored,) = set(results)  # every process got the same metric back: the first one stored
+    assert stored in {f"metric-{index}" for index in range(PROCESSES)}
+    assert [summary.metric for summary in storage.list_studies()] == [stored]
 
 
 def test_a_lost_trial_is_reported_by_one_worker_only(racers, sql_url):

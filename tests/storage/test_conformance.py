@@ -105,9 +105,24 @@ def test_the_summary_shows_the_strategy_the_study_now_uses(storage):
 
 def test_a_study_without_a_metric_can_be_given_one(storage):
     record = new_study(storage)
-    storage.set_study_metric(record.study_id, "loss")
+    assert storage.set_study_metric(record.study_id, "loss") == "loss"
     stored = reopen(storage).load_study("s")
     assert stored.metric == "loss" and stored.attrs == {"owner": "ana"} and stored.space == record.space
+
+
+def test_a_study_metric_is_set_once_and_the_stored_one_returned(storage):
+    """A compare-and-set: of two processes naming different metrics, the first wins."""
+    record = new_study(storage)
+    assert storage.set_study_metric(record.study_id, "loss") == "loss"
+    assert reopen(storage).set_study_metric(record.study_id, "acc") == "loss"  # another connection: refused
+    assert storage.set_study_metric(record.study_id, "loss") == "loss"
+    assert reopen(storage).load_study("s").metric == "loss"
+    named = new_study(storage, "named", metric="acc")
+    assert storage.set_study_metric(named.study_id, "loss") == "acc"
+    assert reopen(storage).load_study("named").metric == "acc"
+    storage.delete_study("named")
+    with pytest.raises(et.StudyNotFoundError):
+        storage.set_study_metric(named.study_id, "loss")
 
 
 def test_studies_do_not_share_trials(storage):
@@ -211,6 +226,38 @@ def test_duplicate_keys(storage):
     assert again.number == 1
     assert storage.create_trial(study_id, {"x": 0.6}, TrialState.RUNNING, key="def", unique=True).number == 2
     assert len(storage.get_trials(study_id)) == 3
+
+
+def test_a_configuration_held_by_a_trial_is_not_queued_again(storage):
+    """``unless_held``: refused while a WAITING, RUNNING or COMPLETE trial has the key; queued
+    again once every trial of the key FAILED; nothing written when refused."""
+    study_id = new_study(storage).study_id
+
+    def queue(key: str = "abc", through=storage):
+        return through.create_trial(study_id, {"x": 0.5}, TrialState.WAITING, key=key, unless_held=True,
+                                    attrs={"retry_of": 0})
+
+    assert queue().number == 0
+    with pytest.raises(DuplicateTrialError):  # WAITING
+        queue(through=reopen(storage))
+    storage.claim_waiting_trial(study_id)
+    with pytest.raises(DuplicateTrialError):  # RUNNING
+        queue()
+    storage.finish_trial(study_id, 0, TrialState.FAILED, error="interrupted")
+    assert queue(through=reopen(storage)).number == 1  # every trial of the key FAILED
+    storage.claim_waiting_trial(study_id)
+    storage.finish_trial(study_id, 1, TrialState.COMPLETE, value=1.0)
+    with pytest.raises(DuplicateTrialError):  # COMPLETE
+        queue()
+    storage.create_trial(study_id, {"x": 0.6}, TrialState.COMPLETE, key="def", value=2.0)
+    with pytest.raises(DuplicateTrialError):  # a COMPLETE trial created as such
+        queue("def")
+    assert queue("ghi").number == 3 and queue(None).number == 4  # no key: nothing to check
+    trials = reopen(storage).get_trials(study_id)
+    assert [t.state for t in trials] == [TrialState.FAILED, TrialState.COMPLETE, TrialState.COMPLETE,
+                                         TrialState.WAITING, TrialState.WAITING]
+    started = storage.create_trial(study_id, {"x": 0.5}, TrialState.RUNNING, key="abc", unless_held=False)
+    assert started.number == 5  # the condition applies only when asked for
 
 
 def test_heartbeat_and_stale_trials(storage):

@@ -68,7 +68,8 @@ def redact_url(url: str) -> str:
 
 
 class DuplicateTrialError(Exception):
-    """Internal: another worker already created a trial with the same configuration."""
+    """Internal: another worker already created a trial with the same configuration (with
+    ``unique``), or a trial holds that configuration (with ``unless_held``)."""
 
 
 class Storage(ABC):
@@ -121,8 +122,21 @@ class Storage(ABC):
         """Merge ``attrs`` into the study's attributes."""
 
     @abstractmethod
-    def set_study_metric(self, study_id: int, metric: str) -> None:
-        """Name the metric of a study recorded without one (the study checks that it may)."""
+    def set_study_metric(self, study_id: int, metric: str) -> str:
+        """Name the metric of a study recorded without one, unless it has one by now.
+
+        A compare-and-set, in one transaction: the metric is stored only while the study has
+        none, and a study's metric never changes once stored. Of two processes naming different
+        metrics at once, the first wins; the other gets the winner's metric back. (The study
+        checks beforehand that its trials allow the metric.)
+
+        Returns:
+            The study's metric afterwards: ``metric`` when it was stored (or already was the
+            study's), else the one the study already had.
+
+        Raises:
+            StudyNotFoundError: When the study no longer exists.
+        """
 
     @abstractmethod
     def create_trial(
@@ -130,12 +144,16 @@ class Storage(ABC):
         origin: str | None = None, generation: int | None = None, parents: Sequence[int] = (),
         attrs: dict[str, Any] | None = None, value: float | None = None,
         metrics: dict[str, float] | None = None, max_trials: int | None = None, unique: bool = False,
-        watched: bool = True,
+        unless_held: bool = False, watched: bool = True,
     ) -> Trial | None:
         """Append a trial with the next number, atomically.
 
         ``key`` identifies the configuration: with ``unique``, when a trial with the same key
-        exists, raise :class:`DuplicateTrialError`. ``max_trials`` bounds the number of started (non
+        exists, raise :class:`DuplicateTrialError`; with ``unless_held``, raise it when a trial
+        with the same key holds the configuration: one that is WAITING, RUNNING or COMPLETE (a
+        configuration whose trials all FAILED may be queued again). Both are checked in the
+        transaction that inserts, so of two processes creating such a trial at once, exactly one
+        does; nothing is written when it is refused. ``max_trials`` bounds the number of started (non
         WAITING) trials: return None, creating nothing, when a RUNNING trial would exceed it.
         A COMPLETE trial (a manual record) is created finished. A RUNNING trial that is
         ``watched`` gets its first heartbeat now (see :meth:`fail_stale_trials`); an unwatched

@@ -28,7 +28,7 @@ class MemoryStorage(Storage):
         self._lock = threading.RLock()
         self._studies: dict[str, StudyRecord] = {}
         self._trials: dict[int, list[Trial]] = {}
-        self._keys: dict[int, set[str]] = {}
+        self._keys: dict[int, dict[str, list[int]]] = {}  # study -> configuration key -> its trial numbers
         self._started: dict[int, int] = {}
         self._next_id = 1
 
@@ -50,7 +50,7 @@ class MemoryStorage(Storage):
             self._next_id += 1
             self._studies[name] = record
             self._trials[record.study_id] = []
-            self._keys[record.study_id] = set()
+            self._keys[record.study_id] = {}
             self._started[record.study_id] = 0
             return record, True
 
@@ -92,18 +92,24 @@ class MemoryStorage(Storage):
                         record.strategy, record.created_at, {**record.attrs, **copy.deepcopy(attrs)},
                     )
 
-    def set_study_metric(self, study_id: int, metric: str) -> None:
+    def set_study_metric(self, study_id: int, metric: str) -> str:
         with self._lock:
             for name, record in self._studies.items():
                 if record.study_id == study_id:
-                    self._studies[name] = dataclasses.replace(record, metric=metric)
+                    if record.metric is None:
+                        self._studies[name] = dataclasses.replace(record, metric=metric)
+                    return self._studies[name].metric
+            raise StudyNotFoundError(f"study id {study_id} no longer exists in storage 'memory'")
 
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
                      parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False,
-                     watched=True):
+                     unless_held=False, watched=True):
         with self._lock:
             trials = self._trials[study_id]
-            if unique and key is not None and key in self._keys[study_id]:
+            same_key = self._keys[study_id].get(key, []) if key is not None else []
+            if unique and same_key:
+                raise DuplicateTrialError(key)
+            if unless_held and any(trials[n].state is not TrialState.FAILED for n in same_key):
                 raise DuplicateTrialError(key)
             if state is TrialState.RUNNING and max_trials is not None:
                 if self._started[study_id] >= max_trials:
@@ -119,7 +125,7 @@ class MemoryStorage(Storage):
             trials.append(trial)
             self._started[study_id] += state is not TrialState.WAITING
             if key is not None:
-                self._keys[study_id].add(key)
+                self._keys[study_id].setdefault(key, []).append(trial.number)
             return trial
 
     def claim_waiting_trial(self, study_id, max_trials=None, worker=None, watched=True, attrs=None):

@@ -70,6 +70,10 @@ UPDATE_COUNTERS = studies_table.update().where(studies_table.c.id == _bind("sid"
     next_number=_bind("next_number"), n_started=_bind("n_started"))
 SELECT_KEY = sa.select(trials_table.c.number).where(
     trials_table.c.study_id == _bind("sid"), trials_table.c.key == _bind("k")).limit(1)
+# A trial that holds the configuration: any one but a FAILED one (see create_trial's unless_held).
+SELECT_HELD = sa.select(trials_table.c.number).where(
+    trials_table.c.study_id == _bind("sid"), trials_table.c.key == _bind("k"),
+    trials_table.c.state != "FAILED").limit(1)
 INSERT_TRIAL = trials_table.insert()
 SELECT_TRIAL = sa.select(*TRIAL_COLUMNS).where(trials_table.c.study_id == _bind("sid"), trials_table.c.number == _bind("n"))
 # "state = RUNNING" again at the update: on PostgreSQL another worker may have failed the trial as

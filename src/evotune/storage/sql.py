@@ -4,7 +4,10 @@ Layout: one row per study, one row per trial; params, metrics and attributes are
 (never pickle). SQLite runs in WAL mode with a busy timeout, and every write takes the write
 lock up front (``BEGIN IMMEDIATE``), so several processes can share one file without
 "database is locked" errors. PostgreSQL serializes trial creation per study with a row lock
-on the study. Each method is one short transaction, committed before it returns.
+on the study (``SELECT ... FOR UPDATE``, held until the commit; in READ COMMITTED each later
+statement of the transaction sees what the previous holder committed). So the checks made
+before an insert (budget, a configuration already created or held) and the insert are one
+atomic step on both. Each method is one short transaction, committed before it returns.
 
 A PostgreSQL server that restarts under a running study is waited for (up to
 ``RECONNECT_SECONDS``), and a transaction it cut off before its commit runs again, so workers
@@ -50,6 +53,7 @@ from evotune.storage.schema import (
     SELECT_COUNTERS,
     SELECT_COUNTERS_LOCKED,
     SELECT_FROM,
+    SELECT_HELD,
     SELECT_KEY,
     SELECT_TRIAL,
     TRIAL_COLUMNS,
@@ -452,9 +456,16 @@ class SQLStorage(Storage):
             conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(attrs=dumps(merged)))
 
     @_reconnecting
-    def set_study_metric(self, study_id: int, metric: str) -> None:
+    def set_study_metric(self, study_id: int, metric: str) -> str:
+        # "metric IS NULL" in the update itself: on PostgreSQL a second writer waits for the row
+        # lock, then re-checks the condition against the committed row, and changes nothing.
         with self._transaction(write=True) as conn:
-            conn.execute(studies_table.update().where(studies_table.c.id == study_id).values(metric=metric))
+            conn.execute(studies_table.update().where(
+                studies_table.c.id == study_id, studies_table.c.metric.is_(None)).values(metric=metric))
+            row = conn.execute(sa.select(studies_table.c.metric).where(studies_table.c.id == study_id)).first()
+        if row is None:
+            raise StudyNotFoundError(f"study id {study_id} no longer exists in storage {self.safe_url!r}")
+        return row.metric
 
     # -- trials ----------------------------------------------------------------------------
     def _lock_study(self, conn: Connection, study_id: int) -> Any:
@@ -467,7 +478,7 @@ class SQLStorage(Storage):
     @_reconnecting
     def create_trial(self, study_id, params, state, *, key=None, origin=None, generation=None,
                      parents=(), attrs=None, value=None, metrics=None, max_trials=None, unique=False,
-                     watched=True):
+                     unless_held=False, watched=True):
         now = time.time()
         beat = now if state is TrialState.RUNNING and watched else None
         with self._transaction(write=True) as conn:
@@ -475,10 +486,9 @@ class SQLStorage(Storage):
             started = state is not TrialState.WAITING
             if state is TrialState.RUNNING and max_trials is not None and counters.n_started >= max_trials:
                 return None
-            if unique and key is not None and conn.execute(
-                SELECT_KEY, {"sid": study_id, "k": key}
-            ).first() is not None:
-                raise DuplicateTrialError(key)
+            for condition, query in ((unique, SELECT_KEY), (unless_held, SELECT_HELD)):
+                if condition and key is not None and conn.execute(query, {"sid": study_id, "k": key}).first():
+                    raise DuplicateTrialError(key)
             number = counters.next_number
             conn.execute(INSERT_TRIAL, dict(
                 study_id=study_id, number=number, state=state.value, value=value, params=dumps(params),
