@@ -126,3 +126,20 @@ def test_worker_picks_the_database_run_picks_for_the_same_file(cli, script, conf
     result = cli("worker", "python", "--objective", "objective.py:objective", "-n", "1", "-q", "--no-progress")
     assert result.exit_code == 0, result.output
     assert len(et.Study.load("python", elsewhere).trials) == 1
+
+
+def test_a_worker_queues_the_trials_an_interrupt_cut_short_again(cli, script, config, tmp_path):
+    script("train.py", SCORE)
+    path = config(command=["train.py"], run="max_trials = 3", strategy='type = "grid"')
+    first = cli("worker", "--config", path, "-q", "--no-progress", "-n", "1")
+    assert first.exit_code == 0, first.output
+    study = load(tmp_path)
+    cut_short = study.ask()  # what Ctrl-C leaves behind: the second grid cell, FAILED "interrupted"
+    study.tell(cut_short, error="interrupted")
+    result = cli("worker", "--config", path, "-q", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "1 interrupted trial(s) queued again" in result.stderr
+    trials = load(tmp_path).trials
+    retry = next(t for t in trials if t.attrs.get("retry_of") == cut_short.number)
+    assert retry.state is et.TrialState.COMPLETE and retry.params == cut_short.params
+    assert sum(t.state is et.TrialState.COMPLETE for t in trials) == 3  # the retry stands in for the lost trial

@@ -103,7 +103,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
                 show_progress=progress, callbacks=callbacks, retries=1,
             )
         except KeyboardInterrupt:
-            _stop_after_interrupt(executor)
+            stop_after_interrupt(executor)
             click.echo(f"interrupted: the running trials are marked FAILED (interrupted); run "
                        f"`evotune run {config}` again to resume", err=True)
             ctx.exit(EXIT_INTERRUPTED)
@@ -272,7 +272,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_after_interrupt(executor: ThreadPoolExecutor | None) -> None:
+def stop_after_interrupt(executor: ThreadPoolExecutor | None) -> None:
     """Stop the commands of every running trial; a second Ctrl-C meanwhile is ignored."""
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None

@@ -34,16 +34,13 @@ import click
 
 from evotune.cli.config import load_config, storage_url
 from evotune.cli.main import check_n_jobs, load_study, main
-from evotune.cli.run import RepeatingFailureStop
+from evotune.cli.run import EXIT_INTERRUPTED, RepeatingFailureStop, stop_after_interrupt
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
 from evotune.storage import DEFAULT_URL, redact_url
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
-
-#: Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
 
 
 def import_objective(spec: str) -> Callable[..., Any]:
@@ -167,9 +164,11 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
                    heartbeat: float, grace: float | None, progress: bool | None, quiet: bool) -> None:
     """Run trials of study NAME as one of many workers sharing its storage.
 
-    Start it on each machine; stop it with Ctrl-C (its running trials are marked FAILED,
-    "interrupted") or let it stop at --max-trials, when the strategy is exhausted, after
-    --time-budget, or at --patience, --target or --max-failures.
+    Start it on each machine; stop it with Ctrl-C or SIGTERM (as `evotune run`: its running
+    commands are stopped, its running trials marked FAILED, "interrupted", and it exits with
+    code 130) or let it stop at --max-trials, when the strategy is exhausted, after
+    --time-budget, or at --patience, --target or --max-failures. On start it queues again the
+    trials a Ctrl-C cut short, once each, as `evotune run` does on resume.
 
     \b
     Examples:
@@ -187,7 +186,9 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
         n_jobs = 1
     before = len(study.trials)
     budget = work.limits["max_trials"]
+    requeued = study.requeue_interrupted(budget, work.limits["target"])  # as `evotune run` on resume
     click.echo(f"worker {me} on study {study.name!r} in {redact_url(work.url)}: {before} trials so far"
+               + (f", {len(requeued)} interrupted trial(s) queued again" if requeued else "")
                + (f", budget {budget}" if budget else ""), err=True)
     ran: list[Trial] = []
     first_of_many = RepeatingFailureStop()
@@ -202,6 +203,7 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
                        show_progress=progress, callbacks=callbacks, retries=retries,
                        heartbeat_interval=heartbeat, grace_period=grace)
     except KeyboardInterrupt:
+        stop_after_interrupt(executor)  # as `evotune run`: the running commands are stopped, not awaited
         click.echo(f"worker {me} interrupted: its running trials are marked FAILED (interrupted)", err=True)
         ctx.exit(EXIT_INTERRUPTED)
     finally:
