@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -46,9 +47,23 @@ from evotune.study_metric import MetricRules
 from evotune.study_queue import TrialQueue, config_key
 from evotune.trial import Trial, TrialState
 
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each record, not as it was at import: while a
+    progress bar is shown, rich puts its console there, which prints the line above the bar."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ sets it: always sys.stderr
+        pass
+
+
 logger = logging.getLogger("evotune")
 if not logger.handlers:
-    _handler = logging.StreamHandler()
+    _handler = _StderrHandler()
     _handler.setFormatter(logging.Formatter("[evotune] %(message)s"))
     logger.addHandler(_handler)
     logger.setLevel(logging.INFO)

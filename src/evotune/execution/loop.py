@@ -13,6 +13,7 @@ every trial finished anywhere.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
 import math
 import time
@@ -108,7 +109,7 @@ def run_optimization(
         run.recover(study.storage.fail_stale_trials(study._study_id, grace))
         study._sync()
         run.recover(run.fail_dead_local())
-        run.progress = ProgressDisplay(show_progress, max_trials, study.history.n_finished, timeout,
+        run.progress = ProgressDisplay(show_progress, run.total(), study.history.n_finished, timeout,
                                        best=study._best_value())
         heartbeat.start()
         run.loop()
@@ -128,6 +129,47 @@ def run_optimization(
         runner.close(abort=aborted)
     logger.info("study %r stopped: %s", study.name, study.stop_reason)
     return study.best
+
+
+def storable(value: Any) -> Any:
+    """``value`` as JSON can store it: numpy (or torch) scalars and arrays become Python numbers
+    and lists, and a NaN or infinite float the text ``"nan"``, ``"inf"`` or ``"-inf"``, nested
+    in dicts and lists too. Anything else is returned as it is (``tell`` refuses it).
+
+    Objectives hand back what their training loop holds, such as ``np.float32`` losses, in
+    ``Report(attrs=...)``; those are stored rather than refused.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):  # np.float64 too, a float subclass
+        number = float(value)
+        return number if math.isfinite(number) else str(number)
+    if isinstance(value, Mapping):
+        return {name: storable(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, torch tensors
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            plain = tolist()
+        except Exception:  # noqa: BLE001 - not an array after all: tell names the value it refuses
+            return value
+        if plain is not value:
+            return storable(plain)
+    return value
+
+
+def _storable_only(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``attrs`` that JSON can store (the others are left out)."""
+    kept = {}
+    for name, value in (attrs or {}).items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(name, str):
+            kept[name] = value
+    return kept
 
 
 def running_trials(history: Any, *, watched: bool) -> list[int]:
@@ -178,6 +220,7 @@ class _Run:
         self.start = time.monotonic()
         self.failures = 0
         self.told_waiting = False  # said which trials a waiting strategy waits for
+        self.withdrawn = False  # cancelled, once stopping, the submitted trials not yet started
         self.since_improvement = 0
         self.best_value = study._best_value()
         self._retried = 0  # retries in the study (seen so far); each extends the budget by one
@@ -196,31 +239,50 @@ class _Run:
         self._scanned = len(history)
         return self.max_trials + self._retried
 
+    def total(self) -> int | None:
+        """The trials the study may reach in this run: the budget plus the queued trials skipped
+        unrun (see ``Study._limit``); the progress bar's length."""
+        return self.study._limit(self.budget())
+
     # -- main loop ---------------------------------------------------------------------------
     def loop(self) -> None:
         study = self.study
         while True:
             self.fill()
+            if self.running and self.stopping():
+                self.withdraw_unstarted()
             if not self.running:
                 if study.stop_reason is None:
                     study.stop_reason = "max_trials reached"
                 return
-            wait = self.heartbeat.interval if self.heartbeat is not None else 10.0
-            done, _ = cf.wait(list(self.running), timeout=wait, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(list(self.running), timeout=self.wait_time(), return_when=cf.FIRST_COMPLETED)
             for future in done:
                 self.collect(future)
             self.handle_lost()
             self.runner.refresh()
 
+    def stopping(self) -> bool:
+        """Whether this run stops: it has a stop reason (``study.stop()`` from a callback gives
+        one), or a stopping criterion holds now, which becomes the reason."""
+        study = self.study
+        if study.stop_reason is None:
+            study.stop_reason = self.criteria.check(time.monotonic() - self.start, self.best_value,
+                                                    self.since_improvement, self.failures)
+        return study.stop_reason is not None
+
+    def wait_time(self) -> float:
+        """Seconds to wait for a trial to finish: a heartbeat interval, or less when the
+        timeout comes first, so that the trials queued ahead are cancelled on time."""
+        wait = self.heartbeat.interval if self.heartbeat is not None else 10.0
+        timeout = self.criteria.timeout
+        if timeout is not None and self.study.stop_reason is None:
+            wait = min(wait, max(0.0, timeout - (time.monotonic() - self.start)))
+        return wait
+
     def fill(self) -> None:
         """Start trials until the runner is full, a criterion holds, or none can start now."""
         study, poll = self.study, 0.05
-        while study.stop_reason is None and len(self.running) < self.runner.capacity:
-            reason = self.criteria.check(time.monotonic() - self.start, self.best_value,
-                                         self.since_improvement, self.failures)
-            if reason is not None:
-                study.stop_reason = reason
-                return
+        while len(self.running) < self.runner.capacity and not self.stopping():
             budget = self.budget()
             started = study._start_trial(budget, worker=self.worker, watched=True)  # stamped by the heartbeat
             if isinstance(started, Trial):
@@ -258,18 +320,46 @@ class _Run:
             raise
         self.running[future] = trial
 
+    def withdraw_unstarted(self) -> None:
+        """Once the run stops: cancel the submitted trials that no worker has started, so that
+        none starts after the stop (a cluster holds a trial queued ahead per worker thread).
+
+        Each is recorded FAILED ("skipped, not run: ..."; strategies do not hold that against its
+        configuration) and queued again as a retry, which stands in for it in the budget: a later
+        run, or another worker of the study, runs the configuration, as an uninterrupted run
+        would have. Trials already started finish normally.
+        """
+        if self.withdrawn:
+            return
+        self.withdrawn = True
+        reason = self.study.stop_reason
+        for future in _cancel_unstarted(self.runner, list(self.running)):
+            trial = self.running.pop(future)
+            if self.heartbeat is not None:
+                self.heartbeat.untrack(trial.number)
+            try:
+                cancelled = self.study.tell(trial, error=f"skipped, not run: cancelled before it started, as the run "
+                                                         f"stopped ({reason})")
+            except TrialStateError:  # declared lost by another worker meanwhile
+                self.study._sync()
+                continue
+            retry = self.study._retry(cancelled)
+            queued = f"; queued again as trial {retry.number}" if retry is not None else ""
+            logger.info("trial %d cancelled before it started (the run stopped: %s)%s", trial.number, reason, queued)
+        self.show_progress()
+
     # -- outcomes ----------------------------------------------------------------------------
     def collect(self, future: cf.Future) -> None:
         """Record a finished future's trial, count it, call the callbacks.
 
-        A Ctrl-C (or SIGTERM) that lands before the trial is recorded puts it back among the
-        running ones, so that :meth:`abandon` marks it FAILED ("interrupted") rather than
-        leaving it RUNNING.
+        When recording fails (a Ctrl-C or SIGTERM that lands meanwhile, a storage error), the
+        trial goes back among the running ones before the error propagates, so that
+        :meth:`abandon` marks it FAILED rather than leaving it RUNNING.
         """
         trial = self.running.pop(future)
         try:
             self._collect(future, trial)
-        except KeyboardInterrupt:
+        except BaseException:
             if not self.study.history[trial.number].state.finished:
                 self.running[future] = trial
             raise
@@ -283,11 +373,16 @@ class _Run:
             if not is_lost_worker(error):
                 self.finish(trial, error=f"{type(error).__name__}: {error}")
                 return
+            try:
+                usable = self.runner.recover()
+            except ConfigError as fatal:  # the workers cannot start at all: no retry would help
+                self.finish(trial, error=f"aborted: {type(fatal).__name__}: {fatal}")
+                raise fatal from None
             logger.warning("trial %d lost its worker process (%s)", trial.number, type(error).__name__)
             finished = self.finish(trial, error=WORKER_LOST)
             if finished is not None:
                 self.recover([finished])
-            if not self.runner.recover():
+            if not usable:
                 raise
             return
         if outcome.missing:  # the worker does not hold the objective yet: send it with its bytes
@@ -301,8 +396,8 @@ class _Run:
             self.finish(trial, error=message, attrs=attrs)
             if outcome.load_error:
                 raise ObjectiveError(f"the objective cannot be loaded in worker {outcome.worker}: {outcome.error}")
-            if outcome.exception is not None and not isinstance(outcome.exception, self.catch):
-                raise outcome.exception
+            if outcome.exception_types and not outcome.caught_by(self.catch):  # by type, even when the
+                raise outcome.uncaught()  # exception itself could not cross from a worker
             return
         result = outcome.result
         if isinstance(result, Report):  # an objective that keeps logs with the trial, or failed on its own
@@ -320,18 +415,21 @@ class _Run:
 
     def finish(self, trial: Trial, result: Any = None, *, error: str | None = None,
                attrs: dict[str, Any] | None = None) -> Trial | None:
-        """Tell the study; None when another worker already declared the trial lost."""
+        """Tell the study; None when another worker already declared the trial lost.
+
+        Numpy values among ``attrs`` are stored as Python numbers (see :func:`storable`). A
+        result the study refuses to record (attrs JSON cannot store, say) fails this trial with
+        the reason, keeping the attrs that can be stored; it does not stop the run.
+        """
         if self.heartbeat is not None:
             self.heartbeat.untrack(trial.number)
+        attrs = storable(attrs)
         try:
-            if error is not None:
-                finished = self.study.tell(trial, error=error, attrs=attrs)
-            else:
-                try:
-                    finished = self.study.tell(trial, result, attrs=attrs)
-                except ResultError as problem:  # another process gave the study a metric meanwhile
-                    finished = self.study.tell(trial, error=f"objective returned an invalid result: {problem}",
-                                               attrs=attrs)
+            try:
+                finished = self._tell(trial, result, error, attrs)
+            except ConfigError as problem:
+                finished = self.study.tell(trial, error=f"the trial's result cannot be recorded: {problem}",
+                                           attrs=_storable_only(attrs))
         except TrialStateError:
             logger.warning("trial %d finished after it was declared lost; its result is not recorded",
                            trial.number)
@@ -340,6 +438,14 @@ class _Run:
         self.count(finished)
         return finished
 
+    def _tell(self, trial: Trial, result: Any, error: str | None, attrs: dict[str, Any] | None) -> Trial:
+        if error is not None:
+            return self.study.tell(trial, error=error, attrs=attrs)
+        try:
+            return self.study.tell(trial, result, attrs=attrs)
+        except ResultError as problem:  # another process gave the study a metric meanwhile
+            return self.study.tell(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs)
+
     def count(self, finished: Trial) -> None:
         if finished.state is TrialState.FAILED:
             self.failures += 1
@@ -347,10 +453,14 @@ class _Run:
         value = self.study._best_value()
         if value is not None and value != self.best_value:
             self.best_value, self.since_improvement = value, 0
-        if self.progress is not None:
-            self.progress.update(self.study.history.n_finished, self.best_value)
+        self.show_progress()
         for callback in self.callbacks:
             callback(self.study, finished)
+
+    def show_progress(self) -> None:
+        """Update the progress bar: trials finished, of the budget (retries extend it), best value."""
+        if self.progress is not None:
+            self.progress.update(self.study.history.n_finished, self.best_value, total=self.total())
 
     # -- lost trials -------------------------------------------------------------------------
     def handle_lost(self) -> None:
@@ -366,6 +476,8 @@ class _Run:
                 retry = self.study._retry(trial)
                 if retry is not None:
                     logger.info("trial %d queued again as trial %d", trial.number, retry.number)
+        if lost:
+            self.show_progress()
 
     def fail_dead_local(self) -> list[Trial]:
         """Mark FAILED ("worker lost") the RUNNING trials whose process on this machine is gone."""
@@ -402,3 +514,19 @@ class _Run:
             except Exception:  # noqa: BLE001 - best effort while shutting down
                 pass
         self.running.clear()
+
+
+def _cancel_unstarted(runner: Runner, futures: list[cf.Future]) -> list[cf.Future]:
+    """Cancel the trials of ``futures`` that no worker has started; return those cancelled.
+
+    ``Future.cancel()`` of ``concurrent.futures`` does just that for its executors. A Dask
+    future's ``cancel()`` would also drop a trial already running (its worker thread runs on,
+    its result is lost), so for Dask only a runner that knows which trials its workers run
+    (``Runner.cancel_unstarted``) may cancel.
+    """
+    cancel = getattr(runner, "cancel_unstarted", None)
+    if cancel is not None:
+        return list(cancel(futures))
+    if getattr(runner, "dask", False):
+        return []
+    return [future for future in futures if future.cancel()]

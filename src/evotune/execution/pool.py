@@ -3,7 +3,10 @@
 Starting a Python process and importing the objective's modules takes a good fraction of a
 second, so the pool outlives one ``optimize`` call: the next call with the same number of
 processes, the same ``sys.path`` and the same current folder reuses the workers (and the
-objectives they already loaded). An idle pool shuts itself down after :data:`IDLE_SECONDS`;
+objectives they already loaded), unless a module of the user's code (any module outside the
+standard library and site-packages) changed on disk since the workers started: after an edit
+and ``importlib.reload`` (or IPython's ``%autoreload``) the workers would still run the old
+code, so new ones are started. An idle pool shuts itself down after :data:`IDLE_SECONDS`;
 :func:`shutdown_pool` stops it at once (do so after changing environment variables that
 the objective reads: running workers keep those of their start).
 
@@ -12,17 +15,23 @@ Workers are started with the "spawn" method: a fresh interpreter is safe with th
 is not. Each worker exits on its own when the process that started it is gone (killed by
 ``kill -9`` or the out-of-memory killer, which leave it no chance to stop its pool): an orphan
 would otherwise keep running its trial while a resumed study runs the same configuration
-again, then wait forever for work.
+again, then wait forever for work. Each worker also reports that it started
+(:func:`pool_started`): a pool whose workers all die before that cannot start at all, most
+likely because the main script starts an optimization when a worker imports it.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import functools
+import logging
 import multiprocessing
 import numbers
 import os
+import site
 import sys
+import sysconfig
 import threading
 import time
 from typing import Any
@@ -42,6 +51,10 @@ _size = 0
 _started_in: tuple[tuple[str, ...], str] = ((), "")
 _users = 0
 _idle_timer: threading.Timer | None = None
+#: (mtime, size) of the user's modules when the shared pool's workers started, or when first seen since.
+_module_stamps: dict[str, tuple[int, int]] = {}
+
+logger = logging.getLogger("evotune")
 
 
 def available_cores() -> int:
@@ -66,6 +79,47 @@ def _broken(pool: cf.ProcessPoolExecutor) -> bool:
     return bool(getattr(pool, "_broken", False)) or bool(getattr(pool, "_shutdown_thread", False))
 
 
+@functools.lru_cache(maxsize=1)
+def _library_folders() -> tuple[str, ...]:
+    """Folders of the standard library and of installed packages: code there is not edited."""
+    paths = sysconfig.get_paths()
+    folders = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    try:
+        folders.update(site.getsitepackages())
+        folders.add(site.getusersitepackages())
+    except AttributeError:  # an old virtualenv's site module
+        pass
+    return tuple(os.path.join(folder, "") for folder in folders if folder)
+
+
+def changed_modules(*, restart: bool = False) -> list[str]:
+    """Names of the user's modules whose file changed since the shared pool's workers started.
+
+    The user's modules are those loaded from a file outside the standard library and the
+    installed packages; a module first seen here is stamped as it is. A stat per module: a
+    millisecond for hundreds of them.
+
+    Args:
+        restart: New workers start now: stamp every module anew (and report none).
+    """
+    if restart:
+        _module_stamps.clear()
+    changed = []
+    libraries = _library_folders()
+    for name, module in list(sys.modules.items()):
+        try:
+            file = getattr(module, "__dict__", {}).get("__file__")
+            if not isinstance(file, str) or file.startswith(libraries):
+                continue
+            status = os.stat(file)
+        except Exception:  # noqa: BLE001 - an odd entry of sys.modules, or a file gone
+            continue
+        stamp = (status.st_mtime_ns, status.st_size)
+        if _module_stamps.setdefault(name, stamp) != stamp:
+            changed.append(name)
+    return changed
+
+
 def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
     """A pool of ``size`` spawned worker processes: the shared one when it is free, else new.
 
@@ -73,34 +127,79 @@ def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
     """
     global _pool, _size, _users, _idle_timer, _started_in
     # Workers import the objective's modules with the path and folder of their start: a pool
-    # started before sys.path or the current folder changed is replaced.
+    # started before sys.path or the current folder changed is replaced, and so is one whose
+    # workers may hold an older version of a module edited since.
     context = (tuple(sys.path), os.getcwd())
     with _lock:
         if _idle_timer is not None:
             _idle_timer.cancel()
             _idle_timer = None
-        if _pool is not None and _users == 0 and (_size != size or _broken(_pool) or _started_in != context):
-            _stop(_pool, kill=False)
-            _pool = None
+        if _pool is not None and _users == 0:
+            changed = changed_modules()
+            if changed:
+                logger.info("module(s) %s changed since the worker processes started: starting new ones",
+                            ", ".join(sorted(changed)[:5]) + (", ..." if len(changed) > 5 else ""))
+            if changed or _size != size or _broken(_pool) or _started_in != context:
+                _stop(_pool, kill=False)
+                _pool = None
         if _pool is None:
             _pool, _size, _started_in = _new_pool(size), size, context
+            changed_modules(restart=True)
         elif _users > 0:  # busy with another optimize call (in another thread): a private pool
             return _new_pool(size)
         _users = 1
         return _pool
 
 
+class WorkerPool(cf.ProcessPoolExecutor):
+    """Spawned worker processes that watch the process that started them (:func:`watch_parent`)
+    and report that they started (:func:`pool_started`).
+
+    The report goes through a pipe, whose writing end each worker inherits when it is spawned:
+    unlike a named semaphore, it cannot vanish under a worker still starting when the pool is
+    dropped.
+    """
+
+    def __init__(self, size: int):
+        context = multiprocessing.get_context("spawn")
+        self._started, report = context.Pipe(duplex=False)
+        super().__init__(size, mp_context=context, initializer=watch_parent, initargs=(os.getpid(), report))
+
+    @property
+    def started(self) -> bool:
+        """Whether a worker ever got past its start."""
+        try:
+            return self._started.poll()
+        except OSError:  # closed
+            return False
+
+
 def _new_pool(size: int) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=watch_parent, initargs=(os.getpid(),))
+    return WorkerPool(size)
 
 
-def watch_parent(parent: int) -> None:
+def pool_started(pool: cf.ProcessPoolExecutor) -> bool:
+    """Whether a worker of ``pool`` ever got past its start: imported the main script and began
+    waiting for trials. True for a pool that is not evotune's own."""
+    return not isinstance(pool, WorkerPool) or pool.started
+
+
+def watch_parent(parent: int, report: Any = None) -> None:
     """Run in each worker at its start: exit at once when ``parent`` is no longer its parent.
 
     A worker whose parent died is adopted by another process, so its parent id changes; the
     check runs in a daemon thread, beside the trial the worker may be running.
+
+    Args:
+        parent: The process id of the process that started the pool.
+        report: The writing end of a pipe, to tell the pool this worker started.
     """
+    if report is not None:
+        try:
+            report.send_bytes(b"1")
+            report.close()
+        except OSError:  # the pool is gone already
+            pass
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -140,6 +239,7 @@ def replace_pool(pool: cf.ProcessPoolExecutor) -> cf.ProcessPoolExecutor:
         fresh = _new_pool(size)
         if pool is _pool:
             _pool = fresh
+            changed_modules(restart=True)
     _stop(pool, kill=True)
     return fresh
 

@@ -17,7 +17,8 @@ class ProgressDisplay:
 
     Args:
         enabled: Show it; None shows it when stderr is a terminal.
-        total: ``max_trials`` (None: no bar length; with a timeout, the time left is shown).
+        total: The trials the study may reach: ``max_trials``, plus one per retry (None: no
+            bar length; with a timeout, the time left is shown).
         done: Trials of the study already finished.
         best: The study's best value so far (a resumed study has one from the start).
         timeout: The ``optimize`` timeout, for the time left when there is no total.
@@ -66,10 +67,15 @@ class ProgressDisplay:
     def enabled(self) -> bool:
         return self._bar is not None
 
-    def update(self, done: int, best: float | None) -> None:
-        """Show ``done`` finished trials and the best value so far."""
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, best=_best_text(best), left=self._left())
+    def update(self, done: int, best: float | None, total: int | None = None) -> None:
+        """Show ``done`` finished trials and the best value so far; ``total``, when given, is
+        the bar's new length (retries of lost trials extend the budget)."""
+        if self._bar is None:
+            return
+        if total is not None and self._total is not None and total != self._total:
+            self._total = total
+            self._bar.update(self._task, total=total)
+        self._bar.update(self._task, completed=done, best=_best_text(best), left=self._left())
 
     def close(self) -> None:
         if self._bar is not None:

@@ -4,6 +4,11 @@ A runner hides the differences: how the objective travels (directly, or as a pic
 :class:`~evotune.execution.objective.Payload`), how many trials may run at once, which extra
 arguments the executor takes (Dask's ``resources=`` and ``pure=False``), and what to do when
 a worker dies.
+
+Two mistakes that would otherwise go on silently end the run with a ConfigError: local
+workers that cannot even start (a main script without the ``if __name__ == "__main__":``
+guard), and Dask resources that no worker of the cluster holds (the trial would wait
+forever). A cluster with no worker yet is waited for: its workers may still be starting.
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ from __future__ import annotations
 import concurrent.futures as cf
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import Outcome, evaluate, evaluate_payload, make_payload
-from evotune.execution.pool import acquire_pool, available_cores, release_pool, replace_pool
+from evotune.execution.pool import acquire_pool, available_cores, pool_started, release_pool, replace_pool
 
 #: Seconds between two reads of a Dask cluster's size (it may scale while the study runs).
 _CLUSTER_REFRESH = 5.0
 #: Trials kept in flight per free slot of a cluster: the second one waits in the scheduler, so a
 #: worker starts its next trial without waiting for a round trip through this process.
 _CLUSTER_DEPTH = 2
+#: Fresh local pools in a row whose workers all died before starting: then they cannot start at all
+#: (two, so that one worker killed while starting, by the out-of-memory killer say, is not taken for it).
+_FAILED_STARTS = 2
 
 Resources = Mapping[str, float] | Callable[[dict[str, Any]], Mapping[str, float]] | None
 
@@ -69,14 +78,18 @@ class Runner:
     def outcome(self, future: cf.Future) -> Outcome:
         """The finished future's outcome; raises what the executor raised."""
         outcome: Outcome = future.result()
-        outcome.restore_exception()
+        outcome.restore()
         return outcome
 
     def refresh(self) -> None:
         """Update ``capacity`` (a cluster may have grown or shrunk)."""
 
     def recover(self) -> bool:
-        """After a lost worker: make the runner usable again; False when it cannot be."""
+        """After a lost worker: make the runner usable again; False when it cannot be.
+
+        Raises:
+            ConfigError: When no retry can help (the workers cannot start at all).
+        """
         return True
 
     def close(self, abort: bool = False) -> None:
@@ -110,22 +123,37 @@ class ProcessRunner(Runner):
     """Local worker processes from the shared pool (see :mod:`evotune.execution.pool`)."""
 
     def __init__(self, objective: Callable[..., Any], n_jobs: int, limit: int | None):
-        self.first, self.full = make_payload(objective)
+        self.first, self.full = make_payload(objective, share_main=True)
         self.pool = acquire_pool(n_jobs)
         self.capacity = min(n_jobs, limit or n_jobs)
+        self.failed_starts = 0  # pools in a row whose workers died before starting
 
     def submit(self, params: dict[str, Any], *, resend: bool = False) -> cf.Future:
         payload = self.full if resend else self.first
         try:
             return self.pool.submit(evaluate_payload, payload, params)
         except cf.process.BrokenProcessPool:  # a worker died while idle: start fresh ones
-            self.pool = replace_pool(self.pool)
+            self._replace()
             return self.pool.submit(evaluate_payload, payload, params)
 
     def recover(self) -> bool:
         if getattr(self.pool, "_broken", False):  # futures of an already replaced pool: nothing to do
-            self.pool = replace_pool(self.pool)
+            self._replace()
         return True
+
+    def _replace(self) -> None:
+        """Start fresh workers in place of the broken pool, unless its workers cannot start at all."""
+        self.failed_starts = 0 if pool_started(self.pool) else self.failed_starts + 1
+        if self.failed_starts >= _FAILED_STARTS:
+            size = self.pool._max_workers  # type: ignore[attr-defined]
+            raise ConfigError(
+                f"the worker processes of optimize(n_jobs={size}) exited while starting, before running any "
+                f"trial ({self.failed_starts} times in a row). Most likely the script that calls optimize lacks "
+                f"the `if __name__ == \"__main__\":` guard: each worker imports that script, which must not "
+                f"start an optimization when imported; put the code that runs the study under the guard. "
+                f"Otherwise importing the main script fails in a new process: see what the workers printed"
+            )
+        self.pool = replace_pool(self.pool)
 
     def close(self, abort: bool = False) -> None:
         release_pool(self.pool, abort=abort)
@@ -151,7 +179,11 @@ class ExecutorRunner(Runner):
             )
         self._checked_at = 0.0
         self.capacity = 1
+        self.workers: dict[str, Any] | None = None  # the cluster's workers, as last read
+        self._requests_checked: set[frozenset[tuple[str, float]]] = set()
         self.refresh()
+        if isinstance(resources, Mapping):
+            self._check_held(resources)
 
     def submit(self, params: dict[str, Any], *, resend: bool = False) -> cf.Future:
         payload = self.full if resend else self.first
@@ -160,8 +192,38 @@ class ExecutorRunner(Runner):
         resources = self.resources(dict(params)) if callable(self.resources) else self.resources
         extra: dict[str, Any] = {"pure": False}
         if resources:
+            self._check_held(resources)
             extra["resources"] = dict(resources)
         return self.executor.submit(evaluate_payload, payload, params, **extra)
+
+    def _check_held(self, resources: Mapping[str, float]) -> None:
+        """Refuse a request of resources that no worker of the cluster holds: Dask would keep the
+        trial waiting forever, and say nothing. Each distinct request is checked until a worker
+        holds it once (a dict also before the first trial); workers that leave later are waited for.
+
+        A cluster with no worker yet is waited for, and so are workers that hold the resources but
+        are busy. Workers that would join later with the resources cannot be told apart from a
+        mistake, such as forgetting ``--resources`` on ``dask worker``; the error says to start them
+        first.
+
+        Raises:
+            ConfigError: Naming the request and what the workers hold.
+        """
+        request = frozenset((name, float(amount)) for name, amount in resources.items())
+        if not self.workers or request in self._requests_checked:
+            return
+        if any(_fits(info, resources) for info in self.workers.values()):
+            self._requests_checked.add(request)
+            return
+        held = Counter(repr(dict(info.get("resources") or {})) for info in self.workers.values())
+        described = ", ".join(f"{count} with {'no resources' if what == '{}' else what}"
+                              for what, count in sorted(held.items()))
+        raise ConfigError(
+            f"resources={dict(resources)!r}: no worker of the Dask cluster holds them, so the trial would wait "
+            f"forever; its {len(self.workers)} worker(s): {described}. Start the workers with the resources "
+            f"(dask worker <scheduler> --resources \"GPU=1\", or LocalCluster(resources={{...}})) before "
+            f"optimize, or ask for less"
+        )
 
     def refresh(self) -> None:
         if self.limit is not None and not self.dask:
@@ -171,7 +233,12 @@ class ExecutorRunner(Runner):
         if now - self._checked_at < _CLUSTER_REFRESH:
             return
         self._checked_at = now
-        size = _dask_slots(self.executor, self.resources) if self.dask else None
+        size = None
+        if self.dask:
+            workers = _dask_workers(self.executor)
+            if workers is not None:  # else keep what was last read: the scheduler may be busy
+                self.workers = workers
+            size = _dask_slots(self.workers, self.resources) if self.workers is not None else None
         if size is not None:
             size *= _CLUSTER_DEPTH
         else:
@@ -183,17 +250,27 @@ class ExecutorRunner(Runner):
         return not broken  # a user's broken process pool cannot be rebuilt from here
 
 
-def _dask_slots(executor: Any, resources: Resources) -> int | None:
-    """Trials a Dask cluster can run at once: its threads, or fewer when resources are scarcer."""
+def _dask_workers(executor: Any) -> dict[str, Any] | None:
+    """The workers of a Dask executor's cluster (address -> info), None when unknown."""
     client = getattr(executor, "_client", None)
     if client is None:
         return None
     try:
-        workers = client.scheduler_info(n_workers=-1)["workers"]
-    except TypeError:  # older distributed: no n_workers argument
-        workers = client.scheduler_info()["workers"]
+        try:
+            return dict(client.scheduler_info(n_workers=-1)["workers"])
+        except TypeError:  # older distributed: no n_workers argument
+            return dict(client.scheduler_info()["workers"])
     except Exception:  # noqa: BLE001 - keep the previous capacity when the scheduler is busy
         return None
+
+
+def _fits(info: Mapping[str, Any], resources: Mapping[str, float]) -> bool:
+    held = info.get("resources", {}) or {}
+    return all(held.get(name, 0) >= amount for name, amount in resources.items())
+
+
+def _dask_slots(workers: Mapping[str, Any], resources: Resources) -> int:
+    """Trials a Dask cluster can run at once: its threads, or fewer when resources are scarcer."""
     slots = sum(int(info.get("nthreads", 1)) for info in workers.values())
     if isinstance(resources, Mapping) and resources:
         by_resources = 0
