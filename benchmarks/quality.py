@@ -25,7 +25,7 @@ Reported, per budget:
   mean best loss of the random-search runs (evotune's and Optuna's) at the same budget. Random
   search scores about 0 and finding the optimum every time scores 100; a run's normalized loss is
   capped at 2, since on tasks where random search nearly reaches the optimum the denominator is
-  tiny;
+  tiny (where every random-search run finds the optimum, a run that misses it counts 2);
 * the share of evaluations spent on a configuration already evaluated (duplicate waste);
 * how many tasks each method beats random search on: a lower median best loss, or the same
   median best loss reached in fewer evaluations (median over seeds), which separates methods on
@@ -330,8 +330,11 @@ def summarize(results: dict, tasks: list, methods: list[str], budgets: list[int]
             span = float(np.mean(randoms)) - optimum
             for m in names:
                 for s in seeds:
-                    value = (best[(task.name, m, s)] - optimum) / span if span > 0 else 0.0
-                    value = min(value, NORMALIZED_LOSS_CAP)
+                    gap = best[(task.name, m, s)] - optimum
+                    if span > 0:
+                        value = min(gap / span, NORMALIZED_LOSS_CAP)
+                    else:  # every random run found the optimum: a run that did not is the furthest off
+                        value = 0.0 if gap <= 0 else NORMALIZED_LOSS_CAP
                     normalized[(m, task.family)].append(value)
                     normalized[(m, "all")].append(value)
         columns = ["all", *families]
