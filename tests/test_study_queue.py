@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import evotune as et
+from evotune.storage.base import DuplicateTrialError
 
 SPACE = {"bs": et.Categorical([64, 128, 256])}
 
@@ -179,3 +180,44 @@ def test_a_retry_is_not_queued_for_a_configuration_recorded_meanwhile(storage):
     study.add({"bs": 64}, 0.5)  # run by hand elsewhere: a retry would be skipped unrun
     assert study._retry(interrupted) is None
     assert [t.state.value for t in study.trials] == ["FAILED", "COMPLETE"]
+
+
+def test_resuming_passes_over_an_interrupted_configuration_recorded_since_without_a_word(storage, evotune_log):
+    study = et.Study(SPACE, storage=storage, name="q", strategy=et.ManualSearch())
+    study.enqueue({"bs": 64})
+    study.tell(study.ask(), error="interrupted")
+    study.add({"bs": 64}, 0.5)  # run by hand elsewhere after the interrupt
+    for _ in range(2):  # every resume
+        assert study.requeue_interrupted(max_trials=5) == []
+    assert "not queued again" not in evotune_log.text
+    assert [t.state.value for t in study.trials] == ["FAILED", "COMPLETE"]
+
+
+def test_a_retry_refused_in_a_race_names_the_trial_that_holds_the_configuration(storage, evotune_log):
+    first = et.Study(SPACE, storage=storage, name="q", strategy=et.ManualSearch())
+    first.enqueue({"bs": 64})
+    interrupted = first.tell(first.ask(), error="interrupted")
+    second = et.Study.load("q", storage)
+    assert first._retry(interrupted) is not None  # trial 1, queued by the first process
+    assert second._retry(interrupted) is None  # the second did not see it yet
+    assert "trial 0 not queued again: trial 1 holds it (WAITING)" in evotune_log.text
+
+
+def test_a_memory_storage_pickled_with_a_set_of_keys_still_refuses_what_a_trial_holds():
+    import pickle
+
+    from evotune.storage.base import config_key
+
+    study = et.Study(SPACE, strategy=et.ManualSearch())
+    study.enqueue({"bs": 64})
+    storage = study.storage
+    state = storage.__getstate__()
+    state["_keys"] = {sid: set(index) for sid, index in state["_keys"].items()}  # the layout kept before
+    old = pickle.loads(pickle.dumps(state))
+    restored = et.storage.MemoryStorage.__new__(et.storage.MemoryStorage)
+    restored.__setstate__(old)
+    key = config_key(study.space, {"bs": 64})
+    with pytest.raises(DuplicateTrialError):
+        restored.create_trial(study._study_id, {"bs": 64}, et.TrialState.WAITING, key=key, unless_held=True)
+    assert restored.create_trial(study._study_id, {"bs": 256}, et.TrialState.WAITING,
+                                 key=config_key(study.space, {"bs": 256}), unless_held=True).number == 1

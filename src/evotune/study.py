@@ -31,7 +31,7 @@ from evotune.export import rows_to_csv, trial_rows
 from evotune.results import DEFAULT_METRIC
 from evotune.space import Distribution, Space
 from evotune.storage import Storage, StudySummary, open_storage
-from evotune.storage.base import DuplicateTrialError
+from evotune.storage.base import DuplicateTrialError, config_key
 from evotune.storage.schema import dumps
 from evotune.strategies import (
     WAIT,
@@ -44,7 +44,7 @@ from evotune.strategies import (
 )
 from evotune.strategies.grid import grid_cells_done
 from evotune.study_metric import MetricRules
-from evotune.study_queue import TrialQueue, config_key
+from evotune.study_queue import TrialQueue
 from evotune.trial import Trial, TrialState
 
 

@@ -24,8 +24,6 @@ the study's ``storage``, ``space``, ``name`` and history.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -34,15 +32,10 @@ from evotune.execution.heartbeat import worker_attrs
 from evotune.execution.loop import starts_every_waiting
 from evotune.space import Space
 from evotune.stopping import StopCriteria
-from evotune.storage.base import DuplicateTrialError
+from evotune.storage.base import DuplicateTrialError, config_key
 from evotune.trial import Trial, TrialState
 
 logger = logging.getLogger("evotune")
-
-
-def config_key(space: Space, params: Mapping[str, Any]) -> str:
-    """The key under which the storage finds the trials of a configuration."""
-    return hashlib.sha1(json.dumps(space.key(params)).encode()).hexdigest()
 
 
 class TrialQueue:
@@ -58,6 +51,10 @@ class TrialQueue:
     def _trials_of(self, params: Mapping[str, Any]) -> list[Trial]:
         """The trials of this configuration, in number order (as far as the history knows)."""
         return [self._history[n] for n in self._history.numbers_of(params)]
+
+    def _held(self, params: Mapping[str, Any]) -> bool:
+        """Whether a trial holds this configuration, as far as the history knows (see :meth:`trial_holding`)."""
+        return any(t.state is not TrialState.FAILED for t in self._trials_of(params))
 
     def trial_holding(self, params: Mapping[str, Any]) -> Trial | None:
         """The trial that holds this configuration, so that :meth:`enqueue` refuses it.
@@ -194,9 +191,10 @@ class TrialQueue:
                 attrs={"retry_of": trial.number, "attempt": attempt}, unless_held=True,
             )
         except DuplicateTrialError:
-            self._sync()
-            logger.info("study %r: trial %d not queued again: another trial holds %s (another process "
-                        "retried it at the same moment, say)", self.name, trial.number, trial.params)
+            holder = self.trial_holding(trial.params)
+            held = f"trial {holder.number} holds it ({holder.state.value})" if holder is not None else "it is held"
+            logger.info("study %r: trial %d not queued again: %s, queued or run by another process since",
+                        self.name, trial.number, held)
             return None
         if retried is not None:
             self._remember(retried)
@@ -210,8 +208,9 @@ class TrialQueue:
         :meth:`optimize`, giving it the same ``max_trials`` and ``target``. It queues the
         interrupted trials only when that run will start every one of them; a retry queued while
         the budget is used up would wait in the study for ever. It queues nothing once ``target``
-        is reached. A retry stands in for the trial it repeats, so it does not use the budget a
-        second time. Each interrupted trial is queued once even when several processes resume
+        is reached, nor for a configuration that a trial holds by now (recorded with
+        :meth:`add`, or queued, since). A retry stands in for the trial it repeats, so it does not
+        use the budget a second time. Each interrupted trial is queued once even when several processes resume
         the study at the same moment (see the module documentation). ``evotune run`` calls it on
         every resume.
 
@@ -233,7 +232,7 @@ class TrialQueue:
         history = self._history
         retried = {t.attrs.get("retry_of") for t in history}
         interrupted = [t for t in history if t.state is TrialState.FAILED and t.error == "interrupted"
-                       and t.number not in retried]
+                       and t.number not in retried and not self._held(t.params)]
         if not interrupted or not starts_every_waiting(history, self._limit(max_trials)):
             return []
         return [retry for retry in map(self._retry, interrupted) if retry is not None]

@@ -8,17 +8,25 @@ backends that can be shared), and a finished trial is durable when ``finish_tria
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from evotune.space import Space
 from evotune.trial import Trial, TrialState
 
 #: Version of the stored layout; a database written with a higher number is refused.
 SCHEMA_VERSION = 1
+
+
+def config_key(space: Space, params: Mapping[str, Any]) -> str:
+    """The key under which the storage finds the trials of a configuration (``create_trial(key=)``)."""
+    return hashlib.sha1(json.dumps(space.key(params)).encode()).hexdigest()
 
 
 def utcnow() -> datetime:

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from evotune.exceptions import StudyNotFoundError, TrialStateError
+from evotune.space import Space
 from evotune.storage.base import (
     DuplicateTrialError,
     Storage,
     StudyRecord,
     StudySummary,
+    config_key,
     utcnow,
 )
 from evotune.trial import Trial, TrialState
@@ -40,6 +42,12 @@ class MemoryStorage(Storage):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        for record in self._studies.values():  # pickled by an evotune that kept only a set of keys
+            if isinstance(self._keys.get(record.study_id), set):
+                space, index = Space.from_dict(record.space), {}
+                for trial in self._trials[record.study_id]:
+                    index.setdefault(config_key(space, trial.params), []).append(trial.number)
+                self._keys[record.study_id] = index
 
     def create_study(self, name, space, direction, metric, strategy, attrs=None):
         with self._lock:
