@@ -23,10 +23,12 @@ run more trials, pass the strategy again: ``Study.load(name, storage, strategy=C
 
 from __future__ import annotations
 
+import bisect
 import math
 import secrets
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,6 +237,60 @@ def draw_unseen(
         if space.key(params) not in taken and not history.seen(params):
             return params
     return None
+
+
+#: Origin of the trials queued or added by hand (``Study.enqueue``, ``Study.add``).
+MANUAL = "manual"
+
+
+def is_proposed(trial: Trial) -> bool:
+    """True for a trial a strategy proposed: not queued or added by hand, and not a retry.
+
+    Told apart by what it is not, so that a subclass may give its proposals another origin,
+    and the trials of a strategy the study ran before count as proposals, as their numbers did.
+    """
+    return trial.origin != MANUAL and "retry_of" not in trial.attrs
+
+
+def is_first_try(trial: Trial) -> bool:
+    """True for a trial that is not a retry (``Study.requeue_interrupted``, ``optimize(retries=...)``)."""
+    return "retry_of" not in trial.attrs
+
+
+class DrawIndex:
+    """The index of the draw for a trial number: how many trials that count come before it.
+
+    A strategy that seeds its random choices by this index rather than by the trial number
+    makes the same draws whether or not trials that do not count came in between. With
+    ``counts`` :func:`is_proposed` (RandomSearch), trials queued or added by hand and retries
+    do not count; with :func:`is_first_try` (EvolutionarySearch), retries do not. Either way a
+    run resumed after a Ctrl-C (the interrupted trials queued again by
+    :meth:`~evotune.Study.requeue_interrupted`) draws what an uninterrupted run would have.
+
+    Reads each trial of the history once (a proposal costs the same at trial 50 and at trial
+    5,000) and keeps the numbers of the trials that do not count. A trial number the history
+    does not reach yet counts, so without trials that do not count the index is the trial
+    number.
+    """
+
+    def __init__(self, history: History, counts: Callable[[Trial], bool] = is_proposed):
+        self._history = weakref.ref(history)
+        self._counts = counts
+        self._length = 0
+        self._others: list[int] = []  # numbers of the trials that do not count, ascending
+
+    def follows(self, history: History) -> bool:
+        """True when this index was built from ``history`` (and the history only grew)."""
+        return self._history() is history and len(history) >= self._length
+
+    def of(self, number: int) -> int:
+        history = self._history()
+        if history is not None:
+            for index in range(self._length, len(history)):
+                if not self._counts(history[index]):
+                    self._others.append(index)
+            self._length = len(history)
+        return number - bisect.bisect_left(self._others, number)
 
 
 class Strategy(ABC):

@@ -41,7 +41,10 @@ Design choices, each aimed at budgets of 50 to a few hundred trials:
 The strategy is pure: every proposal is a function of the space, the history, the trial number
 and the seed. The bookkeeping it keeps between calls (:class:`~evotune.strategies.population.Ledger`)
 is rebuilt from the history whenever a new one is seen, so a study resumed from storage continues
-exactly where it stopped.
+exactly where it stopped. Retries do not shift it: the steady-state draws are seeded by the count of
+the trials before them that are not retries, and the adaptive step judges a retry in the place of
+the trial it repeats, so a run resumed after a Ctrl-C with :meth:`~evotune.Study.requeue_interrupted`
+proposes what an uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -53,7 +56,17 @@ import numpy as np
 
 from evotune.exceptions import ConfigError
 from evotune.space import Params, Space
-from evotune.strategies.base import WAIT, History, Proposal, Strategy, _Wait, draw_unseen, make_rng
+from evotune.strategies.base import (
+    WAIT,
+    DrawIndex,
+    History,
+    Proposal,
+    Strategy,
+    _Wait,
+    draw_unseen,
+    is_first_try,
+    make_rng,
+)
 from evotune.strategies.population import OWN_ORIGINS, Ledger
 from evotune.strategies.surrogate import RadialBasisModel, quadratic_minimum
 
@@ -129,7 +142,8 @@ class EvolutionarySearch(Strategy):
         seed: See :class:`Strategy`.
         mode: "steady-state" (default): a new child whenever a worker asks, bred from every
             trial finished so far, so no worker ever idles and each child benefits from the latest
-            results; with one worker the run is reproducible for a seed. "generational": children
+            results; with one worker the run is reproducible for a seed, across a Ctrl-C resumed
+            with :meth:`~evotune.Study.requeue_interrupted` too. "generational": children
             of generation ``g`` are bred only from trials finished before ``g`` started, and the
             strategy waits at the end of each generation, so the trials are identical whatever the
             number of workers (reproducible parallel runs, at the cost of idle workers at each
@@ -224,6 +238,7 @@ class EvolutionarySearch(Strategy):
         self._generation_cache: tuple[tuple[Any, ...], Any] | None = None
         self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None  # (best, -1, failed)
         self._trend_cache: tuple[tuple[int, ...], tuple[np.ndarray, int] | None] | None = None
+        self._draw_index: DrawIndex | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -237,7 +252,7 @@ class EvolutionarySearch(Strategy):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for cache in ("_ledger", "_design", "_generation_cache", "_model_cache", "_trend_cache"):
+        for cache in ("_ledger", "_design", "_generation_cache", "_model_cache", "_trend_cache", "_draw_index"):
             state[cache] = None
         return state
 
@@ -291,14 +306,30 @@ class EvolutionarySearch(Strategy):
         initial_slots = size - ledger.n_foreign
         if ledger.n_initial < initial_slots:
             return self._initial(space, history, size, ledger.n_initial)
-        rng = make_rng(self.seed, number)
+        draw = self._draw(history, number)
+        rng = make_rng(self.seed, draw)
         if ledger.n_ranked < 2:
             return self._fresh_proposal(space, history, rng, generation=0)
         ledger.advance_scale(len(history), *self._scale_rule())
         population = ledger.population(size, self._elite_count(size))
         best = ledger.best(SURROGATE_POINTS)
         model, trend = self._model(ledger, best), self._trend(ledger, best)
-        return self._child(space, history, ledger, population, (model, trend), ledger.log_scale, rng, None, number)
+        return self._child(space, history, ledger, population, (model, trend), ledger.log_scale, rng, None, draw)
+
+    def _draw(self, history: History, number: int) -> int:
+        """The draw index of steady-state trial ``number``, which seeds its generator and its turn.
+
+        The number of trials before it that are not retries (:class:`~evotune.strategies.base.DrawIndex`):
+        without retries, the trial number. A trial a Ctrl-C interrupted and its retry take one
+        draw between them, so a run resumed with :meth:`~evotune.Study.requeue_interrupted` draws
+        as an uninterrupted one. Trials queued or added by hand keep their draw (unlike
+        RandomSearch's): they join the population, so the children after them differ anyway, and
+        seeded runs that have them stay what they were.
+        """
+        # getattr: a strategy unpickled from an earlier evotune has no draw index
+        if getattr(self, "_draw_index", None) is None or not self._draw_index.follows(history):
+            self._draw_index = DrawIndex(history, is_first_try)
+        return self._draw_index.of(number)
 
     def _propose_generational(
         self, space: Space, history: History, ledger: Ledger, size: int, number: int

@@ -63,8 +63,8 @@ class Ledger:
         self.n_initial = 0
         self.before_first_child: int | None = None
         self._counted = 0
-        self._ranked: list[tuple[float, int]] = []  # (loss, -number), best first
-        self._completed: list[int] = []
+        self._ranked: list[tuple[float, int, int]] = []  # (loss, -place, number), best first
+        self._completed: list[tuple[int, int]] = []  # (place, number), oldest first
         self._failed: list[int] = []
         self._keys: dict[int, tuple] = {}  # failed trial -> its configuration
         self._completed_keys: dict[tuple, int] = {}  # configuration -> first COMPLETE trial of it
@@ -72,6 +72,9 @@ class Ledger:
         self.losses: dict[int, float] = {}
         self._generations: dict[int, int] = {}
         self._scale_next = 0
+        self._retries: dict[int, int] = {}  # trial -> its first retry
+        self._places: dict[int, int] = {}  # retry -> number of the first trial it repeats
+        self._stood_in: set[int] = set()  # retries already judged in their original's place
         self.log_scale: float | None = None
 
     def follows(self, history: History) -> bool:
@@ -90,6 +93,10 @@ class Ledger:
         for number in range(self._length, len(history)):
             trial = history[number]
             retry = "retry_of" in trial.attrs
+            if retry:
+                original = int(trial.attrs["retry_of"])
+                self._retries.setdefault(original, number)
+                self._places[number] = self.place(original)
             if is_own(trial):
                 generation = int(trial.generation)  # type: ignore[arg-type]
                 self._generations[number] = generation
@@ -124,12 +131,19 @@ class Ledger:
         loss = history.loss(trial)
         # Among equal losses the newest ranks first, so a population on a plateau (common with
         # accuracies of small datasets) keeps moving instead of clinging to its oldest members.
-        bisect.insort(self._ranked, (loss, -trial.number))
-        bisect.insort(self._completed, trial.number)
+        place = self.place(trial.number)
+        bisect.insort(self._ranked, (loss, -place, trial.number))
+        bisect.insort(self._completed, (place, trial.number))
         self.losses[trial.number] = loss
         self.units[trial.number] = self.space.to_unit(trial.params)
         key = self.space.key(trial.params)
         self._completed_keys[key] = min(trial.number, self._completed_keys.get(key, trial.number))
+
+    def place(self, number: int) -> int:
+        """Where a trial stands among the others when they are ordered by age: its number, or
+        for a retry the number of the first trial it repeats (a retry of a trial that Ctrl-C
+        interrupted while later ones ran takes a later number, yet stands where its trial did)."""
+        return self._places.get(number, number)
 
     def generation_of(self, number: int) -> int:
         """The generation of a trial; guests count as generation 0."""
@@ -139,13 +153,14 @@ class Ledger:
         return any(n < number for n in self.unfinished)
 
     def best(self, count: int, before: int | None = None) -> list[tuple[float, int]]:
-        """``(loss, number)`` of the ``count`` best COMPLETE trials (numbered below ``before``)."""
+        """``(loss, number)`` of the ``count`` best COMPLETE trials (numbered below ``before``);
+        among equal losses the latest :meth:`place` first."""
         result: list[tuple[float, int]] = []
-        for loss, negative in self._ranked:
+        for loss, _, number in self._ranked:
             if len(result) >= count:
                 break
-            if before is None or -negative < before:
-                result.append((loss, -negative))
+            if before is None or number < before:
+                result.append((loss, number))
         return result
 
     def failed(self, count: int, before: int | None = None) -> list[int]:
@@ -166,16 +181,17 @@ class Ledger:
     def population(self, size: int, elite: int, before: int | None = None) -> list[tuple[float, int]]:
         """The ``elite`` best COMPLETE trials plus the most recent others, ``size`` in all, best first.
 
-        Only trials numbered below ``before`` count when it is given.
+        Only trials numbered below ``before`` count when it is given. Recency, and the order of
+        equal losses, go by :meth:`place`, so a retry stands where the trial it repeats did.
         """
         members = self.best(elite, before)
         chosen = {number for _, number in members}
-        for number in reversed(self._completed):
+        for _, number in reversed(self._completed):
             if len(members) >= size:
                 break
             if (before is None or number < before) and number not in chosen:
                 members.append((self.losses[number], number))
-        return sorted(members, key=lambda member: (member[0], -member[1]))
+        return sorted(members, key=lambda member: (member[0], -self.place(member[1])))
 
     def advance_scale(self, limit: int, initial: float, up: float, down: float, low: float, high: float) -> float:
         """Apply the success rule to mutation children numbered below ``limit``, in number order.
@@ -186,21 +202,53 @@ class Ledger:
         on the order in which trials happened to finish; a trial still unfinished
         :data:`SCALE_WAIT` trials later (one asked for by hand and never told, say) is passed
         over rather than holding the scale back for good.
+
+        A child that failed through no fault of its configuration (interrupted, its worker lost,
+        cancelled before it started) is not a failed step: its retry (numbered below ``limit``),
+        which has its parameters and parents, is judged in its place, so a run resumed after a
+        Ctrl-C with :meth:`~evotune.Study.requeue_interrupted` takes the steps of an
+        uninterrupted one, in the same order; without a retry the child is passed over. A retry
+        that comes only after its original was passed over is judged in its own place.
         """
         history = self._history()
         if self.log_scale is None:
             self.log_scale = initial
-        while history is not None and self._scale_next < min(limit, self._length):
+        end = min(limit, self._length)
+        while history is not None and self._scale_next < end:
             number = self._scale_next
             if number in self.unfinished:
-                if min(limit, self._length) - number <= SCALE_WAIT:
+                if end - number <= SCALE_WAIT:
                     break
                 self._scale_next += 1
                 continue
             trial = history[number]
-            if is_own(trial) and trial.origin == "mutation" and "retry_of" not in trial.attrs:
-                parent = min((self.losses.get(p, math.inf) for p in trial.parents), default=math.inf)
-                success = self.losses.get(number, math.inf) <= parent
-                self.log_scale = min(max(self.log_scale + (up if success else down), low), high)
+            if is_own(trial) and trial.origin == "mutation" and number not in self._stood_in:
+                chain = self._stand_ins(history, number, end)
+                judged = chain[-1] if chain else None
+                if judged is not None and judged in self.unfinished:  # its retry, still running
+                    if end - judged <= SCALE_WAIT:
+                        break
+                elif judged is not None:
+                    parent = min((self.losses.get(p, math.inf) for p in trial.parents), default=math.inf)
+                    success = self.losses.get(judged, math.inf) <= parent
+                    self.log_scale = min(max(self.log_scale + (up if success else down), low), high)
+                    self._stood_in.update(chain[1:])
             self._scale_next += 1
         return self.log_scale
+
+    def _stand_ins(self, history: History, number: int, end: int) -> list[int]:
+        """Trial ``number`` followed by its retries numbered below ``end`` up to the first that
+        did not fail through no fault of its configuration, whose outcome is the child's (the
+        last may be unfinished); empty when the last one has no retry yet."""
+        chain = [number]
+        while True:
+            trial = history[chain[-1]]
+            if trial.state is not TrialState.FAILED:
+                return chain
+            retry = self._retries.get(chain[-1])
+            if retry is not None and retry < end:
+                chain.append(retry)
+            elif (trial.error or "").startswith(NOT_THE_CONFIGURATION):
+                return []
+            else:
+                return chain  # the configuration failed

@@ -2,55 +2,13 @@
 
 from __future__ import annotations
 
-import bisect
-import weakref
 from typing import Any
 
 from evotune.space import Space
-from evotune.strategies.base import History, Proposal, Strategy, draw_unseen, make_rng
-from evotune.trial import Trial
+from evotune.strategies.base import DrawIndex, History, Proposal, Strategy, draw_unseen, make_rng
 
 #: Draws tried for an unseen configuration before the cells of a small finite space are walked.
 MAX_DRAWS = 64
-#: Origin of the trials queued or added by hand (``Study.enqueue``, ``Study.add``).
-MANUAL = "manual"
-
-
-def is_proposed(trial: Trial) -> bool:
-    """True for a trial a strategy proposed: not queued or added by hand, and not a retry.
-
-    Told apart by what it is not, so that a subclass may give its proposals another origin,
-    and the trials of a strategy the study ran before count as proposals, as their numbers did.
-    """
-    return trial.origin != MANUAL and "retry_of" not in trial.attrs
-
-
-class DrawIndex:
-    """The index of the draw for a trial number: how many proposed trials come before it.
-
-    Reads each trial of the history once (a proposal costs the same at trial 50 and at trial
-    5,000) and keeps the numbers of the trials that are not proposals (queued or added by hand,
-    retries). A trial number the history does not reach yet counts as a proposal, so without
-    queued, added or retried trials the index is the trial number.
-    """
-
-    def __init__(self, history: History):
-        self._history = weakref.ref(history)
-        self._length = 0
-        self._others: list[int] = []  # numbers of the trials that are not proposals, ascending
-
-    def follows(self, history: History) -> bool:
-        """True when this index was built from ``history`` (and the history only grew)."""
-        return self._history() is history and len(history) >= self._length
-
-    def of(self, number: int) -> int:
-        history = self._history()
-        if history is not None:
-            for index in range(self._length, len(history)):
-                if not is_proposed(history[index]):
-                    self._others.append(index)
-            self._length = len(history)
-        return number - bisect.bisect_left(self._others, number)
 
 
 class RandomSearch(Strategy):
@@ -88,7 +46,8 @@ class RandomSearch(Strategy):
     def propose(self, space: Space, history: History, number: int) -> Proposal | None:
         if history.n_distinct >= self.size(space):
             return None
-        if self._draw_index is None or not self._draw_index.follows(history):
+        # getattr: a strategy unpickled from an earlier evotune has no draw index
+        if getattr(self, "_draw_index", None) is None or not self._draw_index.follows(history):
             self._draw_index = DrawIndex(history)
         rng = make_rng(self.seed, self._draw_index.of(number))
         params = draw_unseen(space, history, rng, MAX_DRAWS)
