@@ -14,7 +14,7 @@ built-in exception that matches its meaning, so ``except ValueError`` keeps work
     ├── TrialStateError (RuntimeError)     a trial used in a state that forbids it
     ├── StorageError (RuntimeError)        the storage cannot be opened, read or written
     │   └── SchemaVersionError             the database comes from a newer evotune
-    └── ObjectiveError (TypeError)         the objective cannot be shipped to a worker
+    └── ObjectiveError (TypeError)         the objective, or its exception, cannot cross to or from a worker
 """
 
 from __future__ import annotations
@@ -68,4 +68,10 @@ class SchemaVersionError(StorageError):
 
 
 class ObjectiveError(EvotuneError, TypeError):
-    """The objective cannot be serialized for a worker process or cluster."""
+    """The objective cannot cross to or from a worker process or cluster.
+
+    Raised when the objective cannot be serialized for the workers, or cannot be loaded in
+    one, and when the objective raised in a worker an exception that ``catch=`` does not cover
+    and that cannot be sent back (it does not survive pickling): this error then stands in for
+    it, naming its type and message, with the worker's traceback.
+    """

@@ -120,7 +120,10 @@ class Report:
         result: The usual result (a number or a dict of named metrics); ignored when
             ``error`` is given.
         attrs: JSON-ready data stored in ``Trial.attrs`` (log tails, exit code, paths...),
-            whether the trial completes or fails.
+            whether the trial completes or fails. Numpy (or torch) scalars and arrays are
+            stored as Python numbers and lists, and NaN or infinite floats as the text
+            ``"nan"``, ``"inf"`` or ``"-inf"``; anything else JSON cannot store fails the
+            trial with the reason (the other attrs are kept).
         error: The reason the evaluation failed, recorded as the FAILED trial's error
             without a traceback (for failures the objective detected itself, such as a
             training command that exited with an error).

@@ -134,6 +134,7 @@ def test_dask_runs_trials_with_equal_params_each_time(dask_client):
     futures = [runner.submit({"x": 1.0}) for _ in range(3)]
     stamps = {runner.outcome(f).result["at"] for f in futures}
     assert len(stamps) == 3  # submitted with pure=False: never merged into one task
+    runner.close()  # deletes the run's start gate on the scheduler
 
 
 def test_dask_max_concurrent(dask_client):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import evotune as et
-from evotune.execution.runners import Runner
+from evotune.execution.runners import ExecutorRunner
 
 SKIPPED = "skipped, not run: cancelled before it started, as the run stopped"
 
@@ -40,8 +40,9 @@ def _check_stopped(study: et.Study, stopped_at: float) -> list[et.Trial]:
     cancelled = [t for t in trials if t.state is et.TrialState.FAILED]
     assert cancelled and all(t.error.startswith(SKIPPED) for t in cancelled), [t.error for t in trials]
     retries = [t for t in trials if t.state is et.TrialState.WAITING]
-    assert sorted(t.attrs["retry_of"] for t in retries) == [t.number for t in cancelled]
-    assert [t.params for t in retries] == [t.params for t in cancelled]
+    # Queued in the order they were cancelled; on Dask, the order in which workers reached them.
+    assert {t.attrs["retry_of"]: t.params for t in retries} == {t.number: t.params for t in cancelled}
+    assert len(retries) == len(cancelled)
     assert not any(t.state is et.TrialState.RUNNING for t in trials)
     return cancelled
 
@@ -101,36 +102,80 @@ def test_processes_start_no_trial_after_the_timeout():
     assert all(t.state is et.TrialState.COMPLETE for t in study.trials)
 
 
-# -- Dask: the scheduler holds a second trial per worker thread --------------------------------------
-needs_dask_cancel = pytest.mark.xfail(
-    not hasattr(Runner, "cancel_unstarted"), strict=True,
-    reason="needs Runner.cancel_unstarted: a Dask future's cancel() also drops a running trial",
-)
+# -- Dask: the scheduler holds a second trial per worker thread; the start gate keeps it from running -----
+def _dask_client(**options):
+    distributed = pytest.importorskip("distributed")
+    return distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0",
+                              silence_logs=logging.ERROR, **options)
 
 
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None,
-                            silence_logs=logging.ERROR) as client:
+    """Two threads, so four trials in flight: two run, two wait."""
+    with _dask_client() as client:
         yield client
 
 
-@needs_dask_cancel
-def test_dask_timeout_cancels_the_trial_queued_ahead(dask_client):
-    study = _study(0.8, 0.81)
+def test_dask_timeout_cancels_the_trials_queued_ahead(dask_client):
+    study = _study(0.8, 0.81, 0.82, 0.83)
     start = time.time()
     study.optimize(sleepy, timeout=0.3, executor=dask_client.get_executor(), show_progress=False)
     assert study.stop_reason == "timeout"
-    assert time.time() - start < 1.5  # one trial, not the one queued behind it too
+    assert time.time() - start < 1.5  # two trials, not the two queued behind them too
     cancelled = _check_stopped(study, start + 0.3)
-    assert [t.number for t in cancelled] == [1]
-    assert [t.state for t in study.trials[:1]] == [et.TrialState.COMPLETE]
-
-
-def test_dask_stop_lets_the_running_trial_finish(dask_client):
-    study = _study(0.8, 0.81)
-    study.optimize(sleepy, max_trials=5, executor=dask_client.get_executor(), show_progress=False,
-                   callbacks=[lambda s, t: s.stop("enough")])
-    # Trial 1 started when trial 0 finished: it is not cancelled, its result is recorded.
+    assert [t.number for t in cancelled] == [2, 3]
     assert [t.state for t in study.trials[:2]] == [et.TrialState.COMPLETE] * 2
+
+
+def _stop(study: et.Study, trial: et.Trial) -> None:
+    study.stop("enough")
+
+
+@pytest.mark.parametrize("stop", [{"target": 0.05}, {"callbacks": [_stop]}], ids=["target", "stop"])
+def test_dask_stop_cancels_the_trial_queued_behind_running_ones(dask_client, stop):
+    study = _study(0.05, 0.8, 0.81, 0.82)  # trial 0 stops the run; 1 runs on; 2 and 3 wait
+    start = time.time()
+    study.optimize(sleepy, max_trials=10, executor=dask_client.get_executor(), show_progress=False, **stop)
+    assert study.stop_reason == ("target reached" if "target" in stop else "enough")
+    trials = study.trials
+    assert trials[1].state is et.TrialState.COMPLETE  # running at the stop: it finished
+    # Trial 2 (or 3) takes trial 0's thread as it ends, at the stop: it runs, or is skipped.
+    # The other one can start only as trial 1 ends, 0.8 s in, long after the stop.
+    cancelled = _check_stopped(study, start + 0.5)
+    assert {t.number for t in cancelled} & {2, 3} and f"({study.stop_reason})" in cancelled[-1].error
+
+
+def test_dask_gate_on_another_scheduler_is_given_up_and_no_trial_is_lost(dask_client, capsys):
+    """The gate lives on the default client's scheduler; an executor of another cluster's client
+    does not see it: its trials run all the same, without a gate."""
+    distributed = pytest.importorskip("distributed")
+    with _dask_client(set_as_default=False) as other:
+        assert distributed.get_client() is dask_client  # the default client: the gate goes there
+        study = _study(0.01, 0.02, 0.03, 0.04)
+        study.optimize(sleepy, max_trials=4, executor=other.get_executor(), show_progress=False)
+    assert [t.state for t in study.trials] == [et.TrialState.COMPLETE] * 4
+    assert capsys.readouterr().err.count("do not see this run's start gate") == 1
+
+
+def test_dask_gate_is_deleted_after_the_run(dask_client):
+    distributed = pytest.importorskip("distributed")
+    runner = ExecutorRunner(sleepy, dask_client.get_executor(), None, None)
+    assert runner.gate is None  # opened by the first trial only
+    runner.submit({"x": 0.0}).result()
+    name = runner.gate.name
+    assert distributed.Event(name).is_set()
+    runner.close()  # clears the event, which the scheduler then forgets
+    assert not distributed.Event(name).is_set()
+
+
+def test_dask_without_a_default_client_runs_without_a_gate(dask_client, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    def no_client():
+        raise ValueError("No global client found and no address provided")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    study = _study(0.3, 0.31, 0.32, 0.33)
+    study.optimize(sleepy, timeout=0.1, executor=dask_client.get_executor(), show_progress=False)
+    # Without a gate nothing is cancelled on Dask: the trials queued ahead still run, after the stop.
+    assert [t.state for t in study.trials] == [et.TrialState.COMPLETE] * 4

@@ -3,6 +3,7 @@
 Modules: :mod:`~evotune.execution.objective` (calling the objective, shipping it to workers),
 :mod:`~evotune.execution.pool` (the reusable local process pool),
 :mod:`~evotune.execution.runners` (one runner per kind of executor),
+:mod:`~evotune.execution.gate` (on Dask, no trial starts once the run stops),
 :mod:`~evotune.execution.heartbeat` (lost-worker detection), :mod:`~evotune.execution.loop`
 (the optimize loop) and :mod:`~evotune.execution.progress` (the progress bar).
 """

@@ -327,26 +327,32 @@ class _Run:
         Each is recorded FAILED ("skipped, not run: ..."; strategies do not hold that against its
         configuration) and queued again as a retry, which stands in for it in the budget: a later
         run, or another worker of the study, runs the configuration, as an uninterrupted run
-        would have. Trials already started finish normally.
+        would have. Trials already started finish normally. On Dask nothing is cancelled here:
+        the runner closes its start gate, and the trials queued ahead come back not started
+        (:attr:`~evotune.execution.objective.Outcome.not_started`), recorded the same way by :meth:`skip`.
         """
         if self.withdrawn:
             return
         self.withdrawn = True
-        reason = self.study.stop_reason
-        for future in _cancel_unstarted(self.runner, list(self.running)):
-            trial = self.running.pop(future)
-            if self.heartbeat is not None:
-                self.heartbeat.untrack(trial.number)
-            try:
-                cancelled = self.study.tell(trial, error=f"skipped, not run: cancelled before it started, as the run "
-                                                         f"stopped ({reason})")
-            except TrialStateError:  # declared lost by another worker meanwhile
-                self.study._sync()
-                continue
-            retry = self.study._retry(cancelled)
-            queued = f"; queued again as trial {retry.number}" if retry is not None else ""
-            logger.info("trial %d cancelled before it started (the run stopped: %s)%s", trial.number, reason, queued)
+        for future in self.runner.cancel_unstarted(list(self.running)):
+            self.skip(self.running.pop(future))
         self.show_progress()
+
+    def skip(self, trial: Trial) -> None:
+        """Record FAILED, and queue again, a trial that did not start because the run stopped:
+        cancelled (see :meth:`withdraw_unstarted`), or reached by its worker only after the stop."""
+        reason = self.study.stop_reason
+        if self.heartbeat is not None:
+            self.heartbeat.untrack(trial.number)
+        try:
+            cancelled = self.study.tell(trial, error=f"skipped, not run: cancelled before it started, as the run "
+                                                     f"stopped ({reason})")
+        except TrialStateError:  # declared lost by another worker meanwhile
+            self.study._sync()
+            return
+        retry = self.study._retry(cancelled)
+        queued = f"; queued again as trial {retry.number}" if retry is not None else ""
+        logger.info("trial %d cancelled before it started (the run stopped: %s)%s", trial.number, reason, queued)
 
     # -- outcomes ----------------------------------------------------------------------------
     def collect(self, future: cf.Future) -> None:
@@ -384,6 +390,10 @@ class _Run:
                 self.recover([finished])
             if not usable:
                 raise
+            return
+        if outcome.not_started or (outcome.missing and self.withdrawn):  # the run stopped first
+            self.skip(trial)
+            self.show_progress()
             return
         if outcome.missing:  # the worker does not hold the objective yet: send it with its bytes
             self.running[self.runner.submit(dict(trial.params), resend=True)] = trial
@@ -515,18 +525,3 @@ class _Run:
                 pass
         self.running.clear()
 
-
-def _cancel_unstarted(runner: Runner, futures: list[cf.Future]) -> list[cf.Future]:
-    """Cancel the trials of ``futures`` that no worker has started; return those cancelled.
-
-    ``Future.cancel()`` of ``concurrent.futures`` does just that for its executors. A Dask
-    future's ``cancel()`` would also drop a trial already running (its worker thread runs on,
-    its result is lost), so for Dask only a runner that knows which trials its workers run
-    (``Runner.cancel_unstarted``) may cancel.
-    """
-    cancel = getattr(runner, "cancel_unstarted", None)
-    if cancel is not None:
-        return list(cancel(futures))
-    if getattr(runner, "dask", False):
-        return []
-    return [future for future in futures if future.cancel()]

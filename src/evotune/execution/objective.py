@@ -62,6 +62,8 @@ class Outcome:
         worker: ``host:pid`` of the process that ran it.
         missing: The worker does not hold the objective: send it again with its bytes.
         load_error: The objective could not be loaded in the worker (``error`` says why).
+        not_started: The run had stopped when a worker came to start the trial, so the
+            objective was not called (see :mod:`~evotune.execution.gate`).
         exception_data: The exception, pickled by the worker (see :meth:`restore`).
         result_data: The result, pickled by the worker (see :meth:`restore`).
     """
@@ -75,6 +77,7 @@ class Outcome:
     worker: str | None = None
     missing: bool = False
     load_error: bool = False
+    not_started: bool = False
     exception_data: bytes | None = None
     result_data: bytes | None = None
 

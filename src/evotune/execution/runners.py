@@ -9,11 +9,16 @@ Two mistakes that would otherwise go on silently end the run with a ConfigError:
 workers that cannot even start (a main script without the ``if __name__ == "__main__":``
 guard), and Dask resources that no worker of the cluster holds (the trial would wait
 forever). A cluster with no worker yet is waited for: its workers may still be starting.
+
+When the run stops, :meth:`Runner.cancel_unstarted` withdraws the trials submitted ahead that
+no worker has started; on Dask, where a future's ``cancel()`` would drop a running trial too,
+a start gate does it (:mod:`~evotune.execution.gate`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import sys
 import time
 from collections import Counter
@@ -22,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from evotune.exceptions import ConfigError
+from evotune.execution.gate import StartGate, evaluate_gated
 from evotune.execution.objective import Outcome, evaluate, evaluate_payload, make_payload
 from evotune.execution.pool import acquire_pool, available_cores, pool_started, release_pool, replace_pool
 
@@ -33,6 +39,8 @@ _CLUSTER_DEPTH = 2
 #: Fresh local pools in a row whose workers all died before starting: then they cannot start at all
 #: (two, so that one worker killed while starting, by the out-of-memory killer say, is not taken for it).
 _FAILED_STARTS = 2
+
+logger = logging.getLogger("evotune")
 
 Resources = Mapping[str, float] | Callable[[dict[str, Any]], Mapping[str, float]] | None
 
@@ -80,6 +88,17 @@ class Runner:
         outcome: Outcome = future.result()
         outcome.restore()
         return outcome
+
+    def cancel_unstarted(self, futures: list[cf.Future]) -> list[cf.Future]:
+        """Once the run stops: cancel the trials of ``futures`` that no worker has started, and
+        return those cancelled (they never run). Trials already started finish.
+
+        ``Future.cancel()`` does just that for ``concurrent.futures`` executors: it cancels only a
+        call still pending (a process pool's call handed to a worker counts as started). A runner
+        may instead let its trials come back with :attr:`Outcome.not_started` when a worker
+        reaches them after this call.
+        """
+        return [future for future in futures if future.cancel()]
 
     def refresh(self) -> None:
         """Update ``capacity`` (a cluster may have grown or shrunk)."""
@@ -165,7 +184,8 @@ class ExecutorRunner(Runner):
     The objective is pickled with cloudpickle here, so an executor that pickles with the
     standard library still runs lambdas and closures. For Dask, each trial is submitted with
     ``pure=False`` (two trials with the same parameters both run) and the ``resources`` the
-    user gave; the capacity follows the cluster's size.
+    user gave; the capacity follows the cluster's size; each trial goes through the run's
+    start gate (:class:`~evotune.execution.gate.StartGate`), opened at the first trial.
     """
 
     def __init__(self, objective: Callable[..., Any], executor: Any, limit: int | None, resources: Resources):
@@ -181,6 +201,9 @@ class ExecutorRunner(Runner):
         self.capacity = 1
         self.workers: dict[str, Any] | None = None  # the cluster's workers, as last read
         self._requests_checked: set[frozenset[tuple[str, float]]] = set()
+        self.gate: StartGate | None = None
+        self.gated = self.dask  # until the gate is found missing, or cannot be opened
+        self.stopped = False  # cancel_unstarted was called: the gate is closed
         self.refresh()
         if isinstance(resources, Mapping):
             self._check_held(resources)
@@ -194,7 +217,39 @@ class ExecutorRunner(Runner):
         if resources:
             self._check_held(resources)
             extra["resources"] = dict(resources)
+        if self.gated and self.gate is None:
+            self.gate = StartGate.open()
+            self.gated = self.gate is not None
+        if self.gated and self.gate is not None:
+            return self.executor.submit(evaluate_gated, self.gate.name, payload, params, **extra)
         return self.executor.submit(evaluate_payload, payload, params, **extra)
+
+    def outcome(self, future: cf.Future) -> Outcome:
+        """The finished future's outcome. A trial that found the gate closed before this run
+        closed it is asked to be sent again (as on a cache miss), and the run goes on without a
+        gate: the default Dask client, which holds the gate, talks to another scheduler than
+        the executor (or the scheduler lost the gate)."""
+        outcome = super().outcome(future)
+        if not outcome.not_started or self.stopped:
+            return outcome
+        if self.gated:
+            self.gated = False
+            logger.warning("Dask workers do not see this run's start gate: the default client "
+                           "(distributed.get_client()) is connected to another scheduler than the executor, or the "
+                           "scheduler restarted; the run goes on without it, so trials queued ahead may still start "
+                           "after the run stops (to choose the client, call optimize within `with "
+                           "client.as_current():`)")
+        return Outcome(missing=True, worker=outcome.worker)
+
+    def cancel_unstarted(self, futures: list[cf.Future]) -> list[cf.Future]:
+        """For Dask, close the gate and cancel nothing: a Dask future's ``cancel()`` would drop a
+        running trial too. The trials a worker reaches after this come back not started."""
+        if not self.dask:
+            return super().cancel_unstarted(futures)
+        self.stopped = True
+        if self.gate is not None:
+            self.gate.close()
+        return []
 
     def _check_held(self, resources: Mapping[str, float]) -> None:
         """Refuse a request of resources that no worker of the cluster holds: Dask would keep the
@@ -248,6 +303,10 @@ class ExecutorRunner(Runner):
     def recover(self) -> bool:
         broken = getattr(self.executor, "_broken", False)
         return not broken  # a user's broken process pool cannot be rebuilt from here
+
+    def close(self, abort: bool = False) -> None:
+        if self.gate is not None:  # deletes the gate's event on the scheduler
+            self.gate.close()
 
 
 def _dask_workers(executor: Any) -> dict[str, Any] | None:
