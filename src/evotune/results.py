@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -136,3 +137,44 @@ class Report:
     result: Any = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+def storable(value: Any) -> Any:
+    """``value`` as JSON can store it: numpy (or torch) scalars and arrays become Python numbers
+    and lists, and a NaN or infinite float the text ``"nan"``, ``"inf"`` or ``"-inf"``, nested
+    in dicts and lists too. Anything else is returned as it is (``tell`` refuses it).
+
+    Objectives hand back what their training loop holds, such as ``np.float32`` losses, in
+    ``Report(attrs=...)``; those are stored rather than refused.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):  # np.float64 too, a float subclass
+        number = float(value)
+        return number if math.isfinite(number) else str(number)
+    if isinstance(value, Mapping):
+        return {name: storable(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, torch tensors
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            plain = tolist()
+        except Exception:  # noqa: BLE001 - not an array after all: tell names the value it refuses
+            return value
+        if plain is not value:
+            return storable(plain)
+    return value
+
+
+def storable_only(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``attrs`` that JSON can store (the others are left out)."""
+    kept = {}
+    for name, value in (attrs or {}).items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(name, str):
+            kept[name] = value
+    return kept

@@ -13,7 +13,6 @@ every trial finished anywhere.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import logging
 import math
 import time
@@ -26,7 +25,7 @@ from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
 from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
-from evotune.results import Report
+from evotune.results import Report, storable, storable_only
 from evotune.stopping import StopCriteria
 from evotune.trial import Trial, TrialState
 
@@ -129,47 +128,6 @@ def run_optimization(
         runner.close(abort=aborted)
     logger.info("study %r stopped: %s", study.name, study.stop_reason)
     return study.best
-
-
-def storable(value: Any) -> Any:
-    """``value`` as JSON can store it: numpy (or torch) scalars and arrays become Python numbers
-    and lists, and a NaN or infinite float the text ``"nan"``, ``"inf"`` or ``"-inf"``, nested
-    in dicts and lists too. Anything else is returned as it is (``tell`` refuses it).
-
-    Objectives hand back what their training loop holds, such as ``np.float32`` losses, in
-    ``Report(attrs=...)``; those are stored rather than refused.
-    """
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):  # np.float64 too, a float subclass
-        number = float(value)
-        return number if math.isfinite(number) else str(number)
-    if isinstance(value, Mapping):
-        return {name: storable(item) for name, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(item) for item in value]
-    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, torch tensors
-    if callable(tolist) and not isinstance(value, type):
-        try:
-            plain = tolist()
-        except Exception:  # noqa: BLE001 - not an array after all: tell names the value it refuses
-            return value
-        if plain is not value:
-            return storable(plain)
-    return value
-
-
-def _storable_only(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The entries of ``attrs`` that JSON can store (the others are left out)."""
-    kept = {}
-    for name, value in (attrs or {}).items():
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(name, str):
-            kept[name] = value
-    return kept
 
 
 def running_trials(history: Any, *, watched: bool) -> list[int]:
@@ -427,7 +385,7 @@ class _Run:
                attrs: dict[str, Any] | None = None) -> Trial | None:
         """Tell the study; None when another worker already declared the trial lost.
 
-        Numpy values among ``attrs`` are stored as Python numbers (see :func:`storable`). A
+        Numpy values among ``attrs`` are stored as Python numbers (see :func:`~evotune.results.storable`). A
         result the study refuses to record (attrs JSON cannot store, say) fails this trial with
         the reason, keeping the attrs that can be stored; it does not stop the run.
         """
@@ -439,7 +397,7 @@ class _Run:
                 finished = self._tell(trial, result, error, attrs)
             except ConfigError as problem:
                 finished = self.study.tell(trial, error=f"the trial's result cannot be recorded: {problem}",
-                                           attrs=_storable_only(attrs))
+                                           attrs=storable_only(attrs))
         except TrialStateError:
             logger.warning("trial %d finished after it was declared lost; its result is not recorded",
                            trial.number)
