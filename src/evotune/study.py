@@ -50,15 +50,18 @@ from evotune.trial import Trial, TrialState
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stderr`` as it is at each record, not as it was at import: while a
-    progress bar is shown, rich puts its console there, which prints the line above the bar."""
+    progress bar is shown, rich puts its console there, which prints the line above the bar.
+    A stream given with ``setStream`` is used instead."""
+
+    _chosen: Any = None
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stderr
+        return self._chosen if self._chosen is not None else sys.stderr
 
     @stream.setter
-    def stream(self, value: Any) -> None:  # StreamHandler.__init__ sets it: always sys.stderr
-        pass
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ passes sys.stderr: follow it
+        self._chosen = None if value is sys.stderr else value
 
 
 logger = logging.getLogger("evotune")

@@ -174,15 +174,21 @@ class TrialQueue:
                          error=f"skipped, not run: trial {recorded.number} holds this configuration "
                                f"({recorded.state.value}), recorded or started after it was queued")
 
-    def _retry(self, trial: Trial) -> Trial | None:
-        """Queue a lost or interrupted trial's parameters again (``optimize(retries=...)``,
-        :meth:`requeue_interrupted`).
+    def _retry(self, trial: Trial, *, attempted: bool = True) -> Trial | None:
+        """Queue a lost, interrupted or cancelled trial's parameters again (``optimize(retries=...)``,
+        :meth:`requeue_interrupted`, a stop that cancelled trials not yet started).
+
+        Args:
+            attempted: The trial used one of its attempts (its worker was lost): the retry's
+                ``attrs["attempt"]``, which ``optimize(retries=N)`` compares with N, is one more.
+                False for a trial that Ctrl-C interrupted or a stop cancelled: its retry keeps
+                the count, so a stop does not use up the retries a lost worker is allowed.
 
         Returns None, queueing nothing, when a trial holds the configuration by now (see
         :meth:`trial_holding`): another process retried it at the same moment, or ran or
         recorded it since.
         """
-        attempt = int(trial.attrs.get("attempt", 0)) + 1
+        attempt = int(trial.attrs.get("attempt", 0)) + int(attempted)
         key = config_key(self.space, trial.params)
         try:
             retried = self.storage.create_trial(
@@ -235,4 +241,5 @@ class TrialQueue:
                        and t.number not in retried and not self._held(t.params)]
         if not interrupted or not starts_every_waiting(history, self._limit(max_trials)):
             return []
-        return [retry for retry in map(self._retry, interrupted) if retry is not None]
+        retries = (self._retry(trial, attempted=False) for trial in interrupted)
+        return [retry for retry in retries if retry is not None]

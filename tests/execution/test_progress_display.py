@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import sys
 import time
 
 from rich.console import Console
@@ -49,3 +50,15 @@ def test_log_lines_go_through_the_console_above_the_bar():
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # cursor moves and colours
     lines = [line for line in re.split(r"[\r\n]", text) if "trial 5 lost" in line]
     assert lines == ["[evotune] trial 5 lost its worker process (BrokenProcessPool)"], text
+
+
+def test_the_evotune_handler_takes_a_stream_given_with_set_stream():
+    handler = logging.getLogger("evotune").handlers[0]
+    chosen = io.StringIO()
+    previous = handler.setStream(chosen)
+    try:
+        et.Study({"x": et.Float(0, 1)}, name="streamed").optimize(lambda p: p["x"], max_trials=2, show_progress=False)
+    finally:
+        handler.setStream(previous)
+    assert "study 'streamed' stopped: max_trials reached" in chosen.getvalue()
+    assert handler.stream is sys.stderr  # given back: it follows sys.stderr again

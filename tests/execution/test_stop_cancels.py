@@ -179,3 +179,15 @@ def test_dask_without_a_default_client_runs_without_a_gate(dask_client, monkeypa
     study.optimize(sleepy, timeout=0.1, executor=dask_client.get_executor(), show_progress=False)
     # Without a gate nothing is cancelled on Dask: the trials queued ahead still run, after the stop.
     assert [t.state for t in study.trials] == [et.TrialState.COMPLETE] * 4
+
+
+def test_a_cancelled_trial_keeps_the_retries_a_lost_worker_is_allowed():
+    study = _study(0.6, 0.61, 0.62)
+    with cf.ThreadPoolExecutor(1) as pool:
+        study.optimize(sleepy, timeout=0.2, executor=pool, max_concurrent=3, show_progress=False)
+    retries = [t for t in study.trials if t.state is et.TrialState.WAITING]
+    assert len(retries) == 2
+    assert all(t.attrs["attempt"] == 0 for t in retries)  # a stop is no attempt: retries=1 still covers them
+    study.tell(study.ask(), error="interrupted")  # Ctrl-C on the first retry...
+    (again,) = study.requeue_interrupted()
+    assert again.attrs["attempt"] == 0  # ...is no attempt either

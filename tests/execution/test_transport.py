@@ -179,9 +179,11 @@ def test_workers_run_a_module_edited_and_reloaded_since_they_started(tmp_path, m
         study.optimize(trainmod_evotune.objective, max_trials=4, n_jobs=2)
         assert shared_pool.pool_processes() == before  # nothing changed: the same workers
         module.write_text("def objective(params):\n    return {'loss': params['x'], 'version': 22}\n")
+        study.optimize(trainmod_evotune.objective, max_trials=5, n_jobs=2)  # saved, not reloaded: this
+        assert shared_pool.pool_processes() == before  # process runs the old code, and so do the workers
         importlib.reload(trainmod_evotune)  # as %autoreload does
-        study.optimize(trainmod_evotune.objective, max_trials=6, n_jobs=2)
-        assert [t.metrics["version"] for t in study.trials] == [1.0] * 4 + [22.0] * 2
+        study.optimize(trainmod_evotune.objective, max_trials=7, n_jobs=2)
+        assert [t.metrics["version"] for t in study.trials] == [1.0] * 5 + [22.0] * 2
         assert "trainmod_evotune changed since the worker processes started" in evotune_log.text
     finally:
         sys.modules.pop("trainmod_evotune", None)

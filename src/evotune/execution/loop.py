@@ -308,7 +308,7 @@ class _Run:
         except TrialStateError:  # declared lost by another worker meanwhile
             self.study._sync()
             return
-        retry = self.study._retry(cancelled)
+        retry = self.study._retry(cancelled, attempted=False)
         queued = f"; queued again as trial {retry.number}" if retry is not None else ""
         logger.info("trial %d cancelled before it started (the run stopped: %s)%s", trial.number, reason, queued)
 

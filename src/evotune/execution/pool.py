@@ -51,8 +51,9 @@ _size = 0
 _started_in: tuple[tuple[str, ...], str] = ((), "")
 _users = 0
 _idle_timer: threading.Timer | None = None
-#: (mtime, size) of the user's modules when the shared pool's workers started, or when first seen since.
-_module_stamps: dict[str, tuple[int, int]] = {}
+#: The import spec of each of the user's modules when the shared pool's workers started, or when
+#: first seen since: a reload (``importlib.reload``, ``%autoreload``) gives the module a new one.
+_module_stamps: dict[str, Any] = {}
 
 logger = logging.getLogger("evotune")
 
@@ -93,11 +94,14 @@ def _library_folders() -> tuple[str, ...]:
 
 
 def changed_modules(*, restart: bool = False) -> list[str]:
-    """Names of the user's modules whose file changed since the shared pool's workers started.
+    """Names of the user's modules reloaded in this process since the shared pool's workers started.
 
     The user's modules are those loaded from a file outside the standard library and the
-    installed packages; a module first seen here is stamped as it is. A stat per module: a
-    millisecond for hundreds of them.
+    installed packages. A reload (``importlib.reload``, which ``%autoreload`` calls) finds the
+    module anew: the workers, which imported the older code, must be replaced. A file edited
+    but not reloaded is not: this process runs the older code too, and so do the workers. The
+    main script is left out: its functions reach the workers by value, and it cannot be
+    reloaded. One attribute read per module: well under a millisecond for hundreds.
 
     Args:
         restart: New workers start now: stamp every module anew (and report none).
@@ -107,15 +111,16 @@ def changed_modules(*, restart: bool = False) -> list[str]:
     changed = []
     libraries = _library_folders()
     for name, module in list(sys.modules.items()):
-        try:
-            file = getattr(module, "__dict__", {}).get("__file__")
-            if not isinstance(file, str) or file.startswith(libraries):
-                continue
-            status = os.stat(file)
-        except Exception:  # noqa: BLE001 - an odd entry of sys.modules, or a file gone
+        if name in ("__main__", "__mp_main__"):
             continue
-        stamp = (status.st_mtime_ns, status.st_size)
-        if _module_stamps.setdefault(name, stamp) != stamp:
+        try:
+            spec = getattr(module, "__dict__", {}).get("__spec__")
+            origin = getattr(spec, "origin", None)
+        except Exception:  # noqa: BLE001 - an odd entry of sys.modules
+            continue
+        if not isinstance(origin, str) or origin.startswith(libraries) or not os.path.isabs(origin):
+            continue
+        if _module_stamps.setdefault(name, spec) is not spec:
             changed.append(name)
     return changed
 
