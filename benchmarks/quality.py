@@ -80,6 +80,8 @@ BUDGET_AGNOSTIC = ("random", "optuna-tpe", "optuna-cmaes", "optuna-nsga2", "optu
 #: A run's normalized loss is capped here: where random search nearly reaches the optimum the
 #: denominator is tiny, and one unlucky run would otherwise swamp every other task.
 NORMALIZED_LOSS_CAP = 2.0
+#: The raw results are saved at least this often (seconds) while runs finish.
+SAVE_SECONDS = 300
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 
 
@@ -529,13 +531,15 @@ def main(argv: list[str] | None = None) -> None:
     jobs.sort(key=lambda job: (job[0] not in slow, -job[2]))
     print(f"{len(jobs)} runs to do ({len(tasks)} tasks, {len(methods)} methods, budgets {budgets}, "
           f"{len(seeds)} seeds), {args.jobs} processes", file=sys.stderr)
-    start = time.perf_counter()
+    start = saved = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=20) as pool:
         for done, (key, record) in enumerate(pool.imap_unordered(run_job, jobs), 1):
             results[key] = record
-            if done % 25 == 0 or done == len(jobs):
+            # Every 25 runs, and at least every SAVE_SECONDS: runs of the slow tasks take minutes each.
+            if done % 25 == 0 or done == len(jobs) or time.perf_counter() - saved > SAVE_SECONDS:
                 save_results(args.results, results)
-                print(f"  {done}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+                saved = time.perf_counter()
+                print(f"  {done}/{len(jobs)} runs, {saved - start:.0f} s", file=sys.stderr)
     derive_prefixes(results, budgets)
     if shared_default:
         copy_default_runs(results)
