@@ -124,7 +124,8 @@ class Report:
             whether the trial completes or fails. Numpy (or torch) scalars and arrays are
             stored as Python numbers and lists, and NaN or infinite floats as the text
             ``"nan"``, ``"inf"`` or ``"-inf"``; anything else JSON cannot store fails the
-            trial with the reason (the other attrs are kept).
+            trial with the reason (the other attrs are kept, except with ``n_jobs`` or Dask
+            when the value cannot even be pickled: then the trial fails without its attrs).
         error: The reason the evaluation failed, recorded as the FAILED trial's error
             without a traceback (for failures the objective detected itself, such as a
             training command that exited with an error).

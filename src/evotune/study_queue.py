@@ -13,7 +13,8 @@ Processes sharing the study may do these at the same moment. ``enqueue`` and the
 insert their WAITING trial only while no trial holds its configuration, checked by the storage
 in the transaction that inserts (``create_trial(unless_held=True)``): of two processes queueing
 one guess, or resuming one study and each retrying the same interrupted trial, exactly one
-queues it (and extends the budget by one); the other queues nothing. A retry is therefore also
+queues it (a retry then extends the budget by one; a queued guess does not); the other queues
+nothing. A retry is therefore also
 refused when a trial recorded the configuration meanwhile, as it would have been skipped unrun.
 As a second line of defence, a queued trial whose configuration another trial completed or
 runs is skipped when its turn comes (see :meth:`TrialQueue._claim_waiting`).

@@ -208,6 +208,20 @@ def test_dask_resources_that_no_worker_holds_are_refused():
         assert study.trials == []
 
 
+def test_dask_resources_asked_before_any_worker_joined_are_checked_when_workers_join(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import evotune.execution.runners as runners
+
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        runner = ExecutorRunner(quadratic, client.get_executor(), None, {"GPU": 1})  # no worker yet: waited for
+        monkeypatch.setattr(runners, "_CLUSTER_REFRESH", 0.0)
+        cluster.scale(1)  # a worker without GPUs joins
+        client.wait_for_workers(1, timeout=30)
+        with pytest.raises(et.ConfigError, match=r"resources=\{'GPU': 1\}: no worker .* 1 with no resources"):
+            runner.refresh()
+
+
 # -- workers that cannot start: a script without the __main__ guard -----------------------------------
 def test_a_script_without_the_main_guard_stops_with_an_error_naming_the_guard(tmp_path):
     script = run_script(tmp_path, """

@@ -201,6 +201,7 @@ class ExecutorRunner(Runner):
         self.capacity = 1
         self.workers: dict[str, Any] | None = None  # the cluster's workers, as last read
         self._requests_checked: set[frozenset[tuple[str, float]]] = set()
+        self._requests_waiting: dict[frozenset[tuple[str, float]], dict[str, float]] = {}  # before any worker
         self.gate: StartGate | None = None
         self.gated = self.dask  # until the gate is found missing, or cannot be opened
         self.stopped = False  # cancel_unstarted was called: the gate is closed
@@ -256,8 +257,8 @@ class ExecutorRunner(Runner):
         trial waiting forever, and say nothing. Each distinct request is checked until a worker
         holds it once (a dict also before the first trial); workers that leave later are waited for.
 
-        A cluster with no worker yet is waited for, and so are workers that hold the resources but
-        are busy. Workers that would join later with the resources cannot be told apart from a
+        A cluster with no worker yet is waited for (the requests are checked when the first
+        workers join, see :meth:`refresh`), and so are workers that hold the resources but are busy. Workers that would join later with the resources cannot be told apart from a
         mistake, such as forgetting ``--resources`` on ``dask worker``; the error says to start them
         first.
 
@@ -265,7 +266,10 @@ class ExecutorRunner(Runner):
             ConfigError: Naming the request and what the workers hold.
         """
         request = frozenset((name, float(amount)) for name, amount in resources.items())
-        if not self.workers or request in self._requests_checked:
+        if request in self._requests_checked:
+            return
+        if not self.workers:  # checked once workers join (see refresh)
+            self._requests_waiting[request] = dict(resources)
             return
         if any(_fits(info, resources) for info in self.workers.values()):
             self._requests_checked.add(request)
@@ -293,6 +297,10 @@ class ExecutorRunner(Runner):
             workers = _dask_workers(self.executor)
             if workers is not None:  # else keep what was last read: the scheduler may be busy
                 self.workers = workers
+            if self.workers and self._requests_waiting:  # the first workers joined: check what waits
+                waiting, self._requests_waiting = self._requests_waiting, {}
+                for resources in waiting.values():
+                    self._check_held(resources)
             size = _dask_slots(self.workers, self.resources) if self.workers is not None else None
         if size is not None:
             size *= _CLUSTER_DEPTH
