@@ -184,7 +184,7 @@ def test_workers_run_a_module_edited_and_reloaded_since_they_started(tmp_path, m
         importlib.reload(trainmod_evotune)  # as %autoreload does
         study.optimize(trainmod_evotune.objective, max_trials=7, n_jobs=2)
         assert [t.metrics["version"] for t in study.trials] == [1.0] * 5 + [22.0] * 2
-        assert "trainmod_evotune changed since the worker processes started" in evotune_log.text
+        assert "trainmod_evotune reloaded since the worker processes started" in evotune_log.text
     finally:
         sys.modules.pop("trainmod_evotune", None)
 

@@ -4,9 +4,9 @@ Starting a Python process and importing the objective's modules takes a good fra
 second, so the pool outlives one ``optimize`` call: the next call with the same number of
 processes, the same ``sys.path`` and the same current folder reuses the workers (and the
 objectives they already loaded), unless a module of the user's code (any module outside the
-standard library and site-packages) changed on disk since the workers started: after an edit
-and ``importlib.reload`` (or IPython's ``%autoreload``) the workers would still run the old
-code, so new ones are started. An idle pool shuts itself down after :data:`IDLE_SECONDS`;
+standard library and site-packages) was reloaded since the workers started: after an edit and
+``importlib.reload`` (or IPython's ``%autoreload``) the workers would still run the old code,
+so new ones are started. An idle pool shuts itself down after :data:`IDLE_SECONDS`;
 :func:`shutdown_pool` stops it at once (do so after changing environment variables that
 the objective reads: running workers keep those of their start).
 
@@ -133,7 +133,7 @@ def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
     global _pool, _size, _users, _idle_timer, _started_in
     # Workers import the objective's modules with the path and folder of their start: a pool
     # started before sys.path or the current folder changed is replaced, and so is one whose
-    # workers may hold an older version of a module edited since.
+    # workers hold an older version of a module reloaded since.
     context = (tuple(sys.path), os.getcwd())
     with _lock:
         if _idle_timer is not None:
@@ -142,7 +142,7 @@ def acquire_pool(size: int) -> cf.ProcessPoolExecutor:
         if _pool is not None and _users == 0:
             changed = changed_modules()
             if changed:
-                logger.info("module(s) %s changed since the worker processes started: starting new ones",
+                logger.info("module(s) %s reloaded since the worker processes started: starting new ones",
                             ", ".join(sorted(changed)[:5]) + (", ..." if len(changed) > 5 else ""))
             if changed or _size != size or _broken(_pool) or _started_in != context:
                 _stop(_pool, kill=False)
