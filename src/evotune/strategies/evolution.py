@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import ConfigError
-from evotune.space import Params, Space
+from evotune.space import Space
 from evotune.strategies.base import (
     WAIT,
     DrawIndex,
@@ -63,20 +63,16 @@ from evotune.strategies.base import (
     Proposal,
     Strategy,
     _Wait,
-    draw_unseen,
     is_first_try,
     make_rng,
 )
+from evotune.strategies.breeding import Breeding
 from evotune.strategies.population import OWN_ORIGINS, Ledger
 from evotune.strategies.surrogate import RadialBasisModel, quadratic_minimum
 
 MODES = ("steady-state", "generational")
 SELECTIONS = ("tournament", "uniform")
 CROSSOVERS = ("blend", "uniform")
-#: Times a duplicate child is mutated again before a fresh random point replaces it.
-MAX_REMUTATIONS = 16
-#: Random draws tried for a fresh, unseen point.
-MAX_FRESH_DRAWS = 32
 #: One-fifth rule: the mutation scale grows by this factor after a success and shrinks by its
 #: fourth root after a failure, which keeps it steady at a 20% success rate.
 SUCCESS_FACTOR = 1.5
@@ -85,13 +81,6 @@ SCALE_LIMITS = (0.005, 0.5)
 SURROGATE_POINTS = 80
 #: Most recent failed trials the surrogate also sees, as worse than any complete one.
 FAILED_POINTS = 20
-#: Weight of the predicted loss against the distance to tried points when screening candidates,
-#: taken in turn: from a far-reaching child (0.3) to the one predicted best (1.0).
-SCREENING_WEIGHTS = (0.3, 0.6, 0.8, 1.0)
-#: Shares of parameters the local candidates move, evenly from one in ``dimension`` to all.
-LOCAL_RATE_STEPS = 4
-#: Local candidates join the screening only on turns that weigh the prediction at least this much.
-LOCAL_MIN_WEIGHT = 0.75
 #: The quadratic trend is fitted on this many best trials per term (it has ``2 * n + 1``, n the
 #: parameters it fits).
 QUADRATIC_POINTS_PER_TERM = 2
@@ -127,7 +116,7 @@ def latin_hypercube(size: int, dimension: int, rng: np.random.Generator) -> np.n
     return (slices + rng.random((size, dimension))) / size
 
 
-class EvolutionarySearch(Strategy):
+class EvolutionarySearch(Breeding, Strategy):
     """Evolve a population of trials: tournament selection, crossover, adaptive mutation.
 
     See the module documentation for the algorithm. Every setting has a default chosen on the
@@ -415,112 +404,6 @@ class EvolutionarySearch(Strategy):
             minimum = quadratic_minimum(points, np.array([loss for loss, _ in best[:count]]), unordered)
             self._trend_cache = (key, None if minimum is None else (minimum, key[0]))
         return self._trend_cache[1]
-
-    # -- breeding -------------------------------------------------------------------------
-    def _pick(self, population: list[tuple[float, int]], rng: np.random.Generator) -> int:
-        """Index into ``population`` (sorted best first) of a parent."""
-        draws = 1 if self.selection == "uniform" else self.tournament_size
-        return int(rng.integers(len(population), size=draws).min())
-
-    def _child(
-        self, space: Space, history: History, ledger: Ledger, population: list[tuple[float, int]],
-        models: tuple[RadialBasisModel | None, tuple[np.ndarray, int] | None], log_scale: float,
-        rng: np.random.Generator, generation: int | None, turn: int,
-    ) -> Proposal | None:
-        """A child of ``population``, screened by the surrogate; ``models`` are the surrogate and
-        the quadratic minimum with its parent (each None when there is none)."""
-        model, trend = models
-        scale = math.exp(log_scale)
-        weight = SCREENING_WEIGHTS[turn % len(SCREENING_WEIGHTS)]
-        if trend is not None and weight >= 1.0:  # the floor of the trend, unless already tried
-            params = space.from_unit(trend[0])
-            if not history.seen(params):
-                return self._proposal(ledger, params, "quadratic", (trend[1],), generation)
-        blend = 0.5 if self.crossover == "blend" else 0.0
-        taken: set[tuple[Any, ...]] = set()
-        bred: list[tuple[Params, str, tuple[int, ...]]] = []
-        for _ in range(self.candidates if model is not None else 1):
-            first = self._pick(population, rng)
-            parents: tuple[int, ...] = (population[first][1],)
-            if len(population) >= 2 and rng.random() < self.crossover_rate:
-                second = self._pick(population, rng)
-                if second == first:
-                    second = (first + 1 + int(rng.integers(len(population) - 1))) % len(population)
-                parents = (population[first][1], population[second][1])
-                mother, father = (history[n].params for n in parents)
-                params = space.crossover(mother, father, rng, blend)
-                origin = "crossover"
-            else:
-                params = space.mutate(history[parents[0]].params, rng, self.mutation_rate, scale)
-                origin = "mutation"
-            unique = self._unseen(space, history, params, rng, scale, taken)
-            if unique is not None:
-                taken.add(space.key(unique))
-                bred.append((unique, origin, parents))
-        local = self._local_candidates(space, ledger, population, model, scale, rng, weight)
-        chosen: tuple[Params, str, tuple[int, ...]] | None = bred[0] if bred else None
-        if model is not None and len(bred) + len(local) > 1:
-            points = np.vstack([np.array([space.to_unit(p) for p, _, _ in bred]).reshape(-1, len(space)), local])
-            chosen = None
-            for index in np.argsort(model.merit(points, weight), kind="stable"):
-                if index < len(bred):
-                    chosen = bred[index]
-                    break
-                params = space.from_unit(local[index - len(bred)])  # a mutant of the best trial
-                if space.key(params) not in taken and not history.seen(params):
-                    chosen = (params, "mutation", (population[0][1],))
-                    break
-        if chosen is None:  # nothing new was bred and every local candidate repeats a tried one
-            params = self._fresh(space, history, rng, taken)
-            if params is None:
-                return None
-            return Proposal(params=params, origin="random", generation=generation if generation is not None else 0)
-        return self._proposal(ledger, *chosen, generation)
-
-    @staticmethod
-    def _proposal(
-        ledger: Ledger, params: Params, origin: str, parents: tuple[int, ...], generation: int | None
-    ) -> Proposal:
-        """A child's proposal; in steady-state mode (no ``generation``) one past its parents'."""
-        if generation is None:
-            generation = 1 + max(ledger.generation_of(n) for n in parents)
-        return Proposal(params=params, origin=origin, generation=generation, parents=parents)
-
-    def _local_candidates(
-        self, space: Space, ledger: Ledger, population: list[tuple[float, int]],
-        model: RadialBasisModel | None, scale: float, rng: np.random.Generator, weight: float,
-    ) -> np.ndarray:
-        """Unit coordinates of cheap mutants of the best member, for the surrogate to screen.
-
-        Each moves a share of the parameters that runs, candidate by candidate, from one in
-        ``dimension`` (like the bred mutants) to all of them (the steps that follow a valley of a
-        smooth function). Empty without a surrogate, with ``local_candidates=0``, and on the
-        far-reaching turns (a screening ``weight`` below :data:`LOCAL_MIN_WEIGHT`), which keep to
-        bred children so that the population stays diverse.
-        """
-        if model is None or not self.local_candidates or weight < LOCAL_MIN_WEIGHT:
-            return np.empty((0, len(space)))
-        count, width = self.local_candidates, len(space)
-        rates = np.linspace(1.0 / width, 1.0, LOCAL_RATE_STEPS)[np.arange(count) % LOCAL_RATE_STEPS]
-        best = np.repeat(ledger.units[population[0][1]][None, :], count, axis=0)
-        return space.mutate_units(best, rng, rates, scale)
-
-    def _unseen(
-        self, space: Space, history: History, params: Params, rng: np.random.Generator, scale: float,
-        taken: set[tuple[Any, ...]],
-    ) -> Params | None:
-        """``params``, or a mutant of it, that is neither in the history nor in ``taken``."""
-        for _ in range(MAX_REMUTATIONS):
-            if space.key(params) not in taken and not history.seen(params):
-                return params
-            params = space.mutate(params, rng, self.mutation_rate, scale)
-        return None
-
-    def _fresh(
-        self, space: Space, history: History, rng: np.random.Generator, taken: set[tuple[Any, ...]]
-    ) -> Params | None:
-        """A random configuration never tried (None when a finite space is exhausted)."""
-        return draw_unseen(space, history, rng, MAX_FRESH_DRAWS, taken)
 
 
 __all__ = ["CROSSOVERS", "MODES", "OWN_ORIGINS", "SELECTIONS", "EvolutionarySearch", "latin_hypercube"]
