@@ -1,20 +1,16 @@
 """Study: the ask / evaluate / tell loop, with every trial recorded in a storage.
 
-Two of its concerns live in modules of their own, which :class:`Study` inherits: how it names
-and checks its metric (:mod:`evotune.study_metric`), and the trials it holds beside its
-strategy's proposals, queued, recorded by hand or retried (:mod:`evotune.study_queue`).
+Four of its concerns live in modules of their own, which :class:`Study` inherits: how it names
+and checks its metric (:mod:`evotune.study_metric`), the trials it holds beside its strategy's
+proposals, queued, recorded by hand or retried (:mod:`evotune.study_queue`), how ``optimize``
+runs its trials (:mod:`evotune.study_optimize`) and its exports (:mod:`evotune.study_export`).
+Importing it gives the ``evotune`` logger its handler (:mod:`evotune.log`).
 """
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import json
-import logging
-import os
-import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from evotune.exceptions import (
@@ -25,9 +21,8 @@ from evotune.exceptions import (
     TrialStateError,
 )
 from evotune.execution.heartbeat import worker_attrs
-from evotune.execution.loop import check_callbacks, run_optimization, waiting_for
-from evotune.execution.objective import MAX_TRIAL_TIMEOUT, TimeLimited
-from evotune.export import rows_to_csv, trial_rows
+from evotune.execution.loop import waiting_for
+from evotune.log import logger  # noqa: F401  (importing it gives the "evotune" logger its handler)
 from evotune.results import DEFAULT_METRIC
 from evotune.space import Distribution, Space
 from evotune.storage import Storage, StudySummary, open_storage
@@ -35,51 +30,21 @@ from evotune.storage.base import DuplicateTrialError, config_key
 from evotune.storage.schema import dumps
 from evotune.strategies import (
     WAIT,
-    GridSearch,
     History,
     Strategy,
     UnknownStrategy,
     default_strategy,
     stored_strategy,
 )
-from evotune.strategies.grid import grid_cells_done
+from evotune.study_export import TrialExport
 from evotune.study_metric import MetricRules
+from evotune.study_optimize import Optimization
 from evotune.study_queue import TrialQueue
 from evotune.trial import Trial, TrialState
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to ``sys.stderr`` as it is at each record, not as it was at import: while a
-    progress bar is shown, rich puts its console there, which prints the line above the bar.
-    A stream given with ``setStream`` is used instead."""
-
-    _chosen: Any = None
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return self._chosen if self._chosen is not None else sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:  # StreamHandler.__init__ passes sys.stderr: follow it
-        self._chosen = None if value is sys.stderr else value
-
-
-logger = logging.getLogger("evotune")
-if not logger.handlers:
-    _handler = _StderrHandler()
-    _handler.setFormatter(logging.Formatter("[evotune] %(message)s"))
-    logger.addHandler(_handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 DIRECTIONS = ("minimize", "maximize")
 #: Tries to create a trial when other workers keep taking the proposed configuration first.
 _MAX_DUPLICATE_RETRIES = 50
-#: The options ``optimize`` passes on to the loop (heartbeat_interval, retries, ...).
-_LOOP_OPTIONS = tuple(
-    name for name, parameter in inspect.signature(run_optimization).parameters.items()
-    if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
-) + ("trial_timeout",)
 
 
 def _check_attrs(attrs: Any) -> None:
@@ -97,7 +62,7 @@ def _check_attrs(attrs: Any) -> None:
             raise ConfigError(f"attrs[{name!r}] = {value!r} cannot be stored as JSON ({problem})") from None
 
 
-class Study(MetricRules, TrialQueue):
+class Study(MetricRules, TrialQueue, Optimization, TrialExport):
     """A named search over a space, recorded trial by trial in a storage.
 
     Args:
@@ -384,142 +349,6 @@ class Study(MetricRules, TrialQueue):
         done = self.storage.finish_trial(self._study_id, number, state, attrs=attrs, **fields)
         self._remember(done)
         return done
-
-    # -- running -------------------------------------------------------------------------------
-    def optimize(
-        self, objective: Callable[[dict[str, Any]], Any], max_trials: int | None = None,
-        timeout: float | None = None, target: float | None = None, patience: int | None = None,
-        max_failures: int | None = None, *, n_jobs: int = 1, executor: Any = None,
-        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
-        show_progress: bool | None = None, callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
-        **options: Any,
-    ) -> Trial | None:
-        """Run trials until a stopping criterion holds; return the best trial.
-
-        Args:
-            objective: ``objective(params) -> number | dict of named metrics``.
-            max_trials: Total trials of the study to reach, counting earlier runs and every
-                worker; None for no limit.
-            timeout: Seconds after which no new trial starts.
-            target: Stop once the best value reaches it.
-            patience: Stop after this many finished trials without improvement.
-            max_failures: Stop after this many failed trials in this call.
-            n_jobs: Worker processes (-1: one per core). 1 runs in this process.
-            executor: Any ``concurrent.futures.Executor`` (e.g. Dask ``client.get_executor()``).
-            catch: Exceptions recorded as FAILED trials; others are recorded, then raised.
-            show_progress: Progress bar on stderr (default: when stderr is a terminal).
-            callbacks: Called as ``callback(study, trial)`` after each finished trial.
-            **options: ``trial_timeout`` (seconds one trial may run before it is stopped and
-                recorded FAILED with a TimeoutError; enforced in this process and in worker
-                processes, not in threads such as Dask's), ``retries`` (times a trial whose worker died is queued again, default 0),
-                ``heartbeat_interval`` (seconds between liveness stamps of running trials,
-                default 10), ``grace_period`` (seconds of silence after which another worker's
-                RUNNING trial counts as lost, default six heartbeats and at least 60),
-                ``max_concurrent`` (trials of this call in flight at once) and ``resources``
-                (Dask resources per trial: a dict such as ``{"GPU": 1}``, or a function of the
-                params returning one). See docs/parallel.md.
-
-        Returns:
-            The best trial, or None when none completed. ``study.stop_reason`` says why it stopped.
-
-        Raises:
-            ConfigError: For an invalid option, naming it and its value; or for a study whose
-                strategy, one of your own, was not passed again (see ``strategy`` above).
-            KeyboardInterrupt: After marking the running trials FAILED ("interrupted").
-        """
-        if not callable(objective):
-            raise ConfigError(f"objective must be callable, got {objective!r}")
-        for option in options:
-            if option not in _LOOP_OPTIONS:
-                close = difflib.get_close_matches(option, [*_LOOP_OPTIONS, "n_jobs", "max_trials", "timeout",
-                                                           "target", "patience", "max_failures"], n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"optimize() got an unknown option {option}={options[option]!r} (other options: "
-                                  f"{', '.join(_LOOP_OPTIONS)}){hint}")
-        trial_timeout = options.pop("trial_timeout", None)
-        if trial_timeout is not None:
-            if isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float)) \
-                    or not 0 < trial_timeout <= MAX_TRIAL_TIMEOUT:
-                raise ConfigError(f"trial_timeout must be a number of seconds > 0 and at most {MAX_TRIAL_TIMEOUT:.0e} "
-                                  f"(about 31 years), or None for no limit, got {trial_timeout!r}")
-            objective = TimeLimited(objective, trial_timeout)
-        if isinstance(self.strategy, UnknownStrategy):
-            raise self.strategy.error(self.name)
-        if isinstance(self.strategy, GridSearch):
-            callbacks = [*check_callbacks(callbacks), self._grid_announcer(n_jobs)]
-        return run_optimization(
-            self, objective, max_trials=max_trials, timeout=timeout, target=target, patience=patience,
-            max_failures=max_failures, n_jobs=n_jobs, executor=executor, catch=catch,
-            show_progress=show_progress, callbacks=callbacks, **options,
-        )
-
-    def _grid_announcer(self, n_jobs: int) -> Callable[[Study, Trial], None]:
-        """Log the grid size now and, after a few trials, the estimated total time.
-
-        Both count the grid cells already in the study, as ``evotune grid-size`` does: the
-        trials off the grid and the repeats of a cell take no cell from those left to run.
-        """
-        size = self.strategy.size(self.space)  # type: ignore[attr-defined]
-        axes = self.space.grid_axes(self.strategy.points)  # type: ignore[attr-defined]
-        self._sync()
-        logger.info("grid of %d cells for study %r (%d of them already in the study)", size, self.name,
-                    grid_cells_done(self.space, axes, self._history))
-        timed: list[float] = []
-
-        def announce(study: Study, trial: Trial) -> None:
-            if trial.duration is None or len(timed) >= 3:
-                return
-            timed.append(trial.duration)
-            if len(timed) == 3:
-                workers = max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
-                remaining = size - grid_cells_done(study.space, axes, study.history)
-                estimate = sorted(timed)[1] * remaining / workers
-                logger.info("grid: %d cells left, about %s at %.3g s per trial", remaining,
-                            _duration_text(estimate), sorted(timed)[1])
-
-        return announce
-
-    # -- export ---------------------------------------------------------------------------------
-    def _table(self) -> tuple[list[str], list[dict[str, Any]]]:
-        return trial_rows(self.trials, list(self.space))
-
-    def to_dataframe(self) -> Any:
-        """All trials as a pandas DataFrame: params_*, metrics_*, state, timings, lineage."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError("to_dataframe needs pandas: pip install pandas (or use to_csv / to_json)") from None
-        columns, rows = self._table()
-        return pd.DataFrame(rows, columns=columns)
-
-    def to_csv(self, path: str | None = None) -> str:
-        """Write all trials as CSV to ``path`` (when given) and return the text."""
-        text = rows_to_csv(*self._table())
-        if path is not None:
-            with open(path, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-        return text
-
-    def to_json(self, path: str | None = None) -> str:
-        """Write the study (settings and every trial) as JSON to ``path`` and return the text."""
-        data = {
-            "name": self.name, "direction": self.direction, "metric": self.metric,
-            "space": self.space.to_dict(), "strategy": self.strategy.to_config(),
-            "trials": [t.to_dict() for t in self.trials],
-        }
-        text = json.dumps(data, indent=2)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        return text
-
-
-def _duration_text(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def list_studies(storage: Storage | str) -> list[StudySummary]:

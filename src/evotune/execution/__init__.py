@@ -5,7 +5,9 @@ Modules: :mod:`~evotune.execution.objective` (calling the objective, shipping it
 :mod:`~evotune.execution.runners` (one runner per kind of executor),
 :mod:`~evotune.execution.gate` (on Dask, no trial starts once the run stops),
 :mod:`~evotune.execution.heartbeat` (lost-worker detection), :mod:`~evotune.execution.loop`
-(the optimize loop) and :mod:`~evotune.execution.progress` (the progress bar).
+(the optimize loop), :mod:`~evotune.execution.options` (checks of its options),
+:mod:`~evotune.execution.unfinished` (what the unfinished trials of a history are waiting for) and
+:mod:`~evotune.execution.progress` (the progress bar).
 """
 
 from evotune.execution.objective import (

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from evotune.exceptions import ConfigError, ObjectiveError, ResultError, TrialStateError
-from evotune.execution.heartbeat import WORKER_LOST, Heartbeat, dead_local_trials, default_grace, report_lost
+from evotune.execution.heartbeat import WORKER_LOST, Heartbeat, dead_local_trials, report_lost
 from evotune.execution.objective import worker_name
+from evotune.execution.options import _check_options, check_callbacks
 from evotune.execution.pool import resolve_n_jobs
 from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
+from evotune.execution.unfinished import running_trials, starts_every_waiting, waiting_for
 from evotune.results import Report, storable, storable_only
 from evotune.stopping import StopCriteria
 from evotune.trial import Trial, TrialState
@@ -33,46 +34,6 @@ logger = logging.getLogger("evotune")
 
 #: Longest pause while waiting for other workers' trials before asking the strategy again.
 _MAX_POLL = 1.0
-
-
-def _check_options(catch: Any, retries: Any, heartbeat_interval: Any, grace_period: Any,
-                   max_concurrent: Any) -> tuple[tuple[type[BaseException], ...], float]:
-    if isinstance(catch, type):
-        catch = (catch,)
-    if not isinstance(catch, tuple) or not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
-        raise ConfigError(f"catch must be an exception class or a tuple of them, got {catch!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
-    if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)) \
-            or not 0 < heartbeat_interval < math.inf:
-        raise ConfigError(f"heartbeat_interval must be a number of seconds > 0, got {heartbeat_interval!r}")
-    if grace_period is None:
-        grace = default_grace(heartbeat_interval)
-    elif isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) \
-            or not 2 * heartbeat_interval <= grace_period < math.inf:
-        raise ConfigError(
-            f"grace_period must be a number of seconds of at least twice heartbeat_interval "
-            f"({heartbeat_interval!r}), or None; got {grace_period!r}"
-        )
-    else:
-        grace = float(grace_period)
-    if max_concurrent is not None and (
-        isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
-    ):
-        raise ConfigError(f"max_concurrent must be an integer >= 1 or None, got {max_concurrent!r}")
-    return catch, grace
-
-
-def check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
-    """``callbacks`` as a tuple (None is none); ConfigError unless it is a sequence of callables."""
-    if callbacks is None:
-        return ()
-    if callable(callbacks) or isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable):
-        raise ConfigError(f"callbacks must be a sequence of callables, got {callbacks!r}")
-    callbacks = tuple(callbacks)
-    if not all(callable(c) for c in callbacks):
-        raise ConfigError(f"callbacks must be a sequence of callables, got {callbacks!r}")
-    return callbacks
 
 
 def run_optimization(
@@ -128,40 +89,6 @@ def run_optimization(
         runner.close(abort=aborted)
     logger.info("study %r stopped: %s", study.name, study.stop_reason)
     return study.best
-
-
-def running_trials(history: Any, *, watched: bool) -> list[int]:
-    """Numbers of the RUNNING trials of ``history`` that an ``optimize`` loop watches (stamps
-    their heartbeats), or, with ``watched=False``, those started by hand (``ask``)."""
-    return [t.number for t in history if t.state is TrialState.RUNNING and (t.heartbeat_at is not None) == watched]
-
-
-def waiting_for(history: Any) -> str:
-    """The unfinished trials a strategy waits for, in words: those of other workers, and those
-    started by hand (``ask``), which nothing but a ``tell`` finishes."""
-    by_hand, others = running_trials(history, watched=False), running_trials(history, watched=True)
-    parts = []
-    if others:
-        parts.append(f"trial(s) {', '.join(map(str, others))} of other workers")
-    if by_hand:
-        parts.append(f"trial(s) {', '.join(map(str, by_hand))} started by hand (`ask`), which only a `tell` "
-                     f"finishes")
-    return " and ".join(parts) or "running trials"
-
-
-def starts_every_waiting(history: Any, max_trials: int | None) -> bool:
-    """Whether ``optimize(max_trials=...)`` would start every WAITING trial of ``history`` (a
-    study's history: its trials, in number order, and ``n_started``).
-
-    The loop lets a study reach ``max_trials`` started trials plus one per retry in it (a retry
-    stands in for the trial it repeats), and starts the queued trials first, in order: they all
-    start when the trials started or queued fit within that budget.
-    """
-    if max_trials is None:
-        return True
-    waiting = sum(t.state is TrialState.WAITING for t in history)
-    retries = sum("retry_of" in t.attrs for t in history)
-    return history.n_started + waiting <= max_trials + retries
 
 
 class _Run:
@@ -483,3 +410,5 @@ class _Run:
                 pass
         self.running.clear()
 
+
+__all__ = ["check_callbacks", "run_optimization", "running_trials", "starts_every_waiting", "waiting_for"]
