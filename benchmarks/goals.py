@@ -1,4 +1,4 @@
-"""Goals across suites: EvolutionarySearch against random search and Optuna's TPE on every stored task.
+r"""Goals across suites: EvolutionarySearch against random search and Optuna's TPE on every stored task.
 
 ``quality.py`` prints its figures one suite at a time. This script runs nothing: it reads the raw
 results the suites have stored and counts, over all of their tasks together, on how many
@@ -7,7 +7,10 @@ reached in fewer evaluations, exactly as ``quality.py`` counts it) and where it 
 methods run on every task::
 
     python benchmarks/goals.py                 # results/quality-full.json and quality-bbob.json
-    python benchmarks/goals.py --results results/quality-wide.json
+    python benchmarks/goals.py --results benchmarks/results/quality-wide.json
+    # the wide suite's 30-seed runs first, then the rest of the full suite and BBOB
+    python benchmarks/goals.py --results benchmarks/results/quality-wide.json \
+        --results benchmarks/results/quality-full.json --results benchmarks/results/quality-bbob.json
 
 A task stored in several files is counted once, from the first file that holds it.
 """
