@@ -228,26 +228,6 @@ def test_a_resumed_study_keeps_its_population_size_under_a_new_budget():
     assert sum(t.origin == "initial" for t in study.trials) == 6
 
 
-@pytest.mark.parametrize("mode", ["steady-state", "generational"])
-def test_a_first_population_stopped_halfway_is_completed_under_a_new_budget(tmp_path, mode):
-    whole = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=3, mode=mode))
-    quiet_optimize(whole, objective, max_trials=30)  # a first population of 30 // 5 = 6
-
-    url = f"sqlite:///{tmp_path / 'evo.db'}"
-    first = et.Study(SPACE, strategy=et.EvolutionarySearch(seed=3, mode=mode), storage=url, name="evo")
-    quiet_optimize(first, objective, max_trials=30, callbacks=[lambda study, trial: trial.number == 2 and study.stop()])
-    assert len(first.trials) == 3
-    resumed = et.Study.load("evo", url)
-    quiet_optimize(resumed, objective, max_trials=100)  # 100 // 5 would be 12, from another design
-
-    assert [t.origin for t in resumed.trials[:6]] == ["initial"] * 6
-    assert resumed.trials[6].origin != "initial"  # the first child, as in the uninterrupted run
-    assert signature(resumed.trials[:6]) == signature(whole.trials[:6])
-    design = latin_hypercube(6, len(SPACE), np.random.default_rng([3]))
-    space = et.Space(SPACE)
-    assert [space.key(t.params) for t in resumed.trials[:6]] == [space.key(space.from_unit(row)) for row in design]
-
-
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_selection_follows_the_direction_and_the_metric(direction):
     """The study optimizes 'score'; 'other' pulls the opposite way and must be ignored."""

@@ -84,9 +84,6 @@ FAILED_POINTS = 20
 #: The quadratic trend is fitted on this many best trials per term (it has ``2 * n + 1``, n the
 #: parameters it fits).
 QUADRATIC_POINTS_PER_TERM = 2
-#: Trials of a first population begun by an earlier run that are matched against the designs of
-#: each size to find the size it began with.
-STARTED_SIZE_TRIALS = 3
 
 
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -129,9 +126,8 @@ class EvolutionarySearch(Breeding, Strategy):
         population_size: Size of the first population and of the population parents are picked
             from. None chooses it from the number of parameters and the budget (``max_trials``):
             ``4 + 2 * dimension``, at most a fifth of the budget, at least 4. Once the first
-            population is begun the size is read back from the history, so a study resumed with
-            another ``max_trials`` keeps its population, even when it stopped halfway through
-            the first one.
+            children exist the size is read back from the history, so a study resumed with
+            another ``max_trials`` keeps its population.
         seed: See :class:`Strategy`.
         mode: "steady-state" (default): a new child whenever a worker asks, bred from every
             trial finished so far, so no worker ever idles and each child benefits from the latest
@@ -232,7 +228,6 @@ class EvolutionarySearch(Breeding, Strategy):
         self._model_cache: tuple[tuple[int, ...], RadialBasisModel] | None = None  # (best, -1, failed)
         self._trend_cache: tuple[tuple[int, ...], tuple[np.ndarray, int] | None] | None = None
         self._draw_index: DrawIndex | None = None
-        self._started_cache: tuple[tuple[Any, ...], int | None] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -246,8 +241,7 @@ class EvolutionarySearch(Breeding, Strategy):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for cache in ("_ledger", "_design", "_generation_cache", "_model_cache", "_trend_cache", "_draw_index",
-                      "_started_cache"):
+        for cache in ("_ledger", "_design", "_generation_cache", "_model_cache", "_trend_cache", "_draw_index"):
             state[cache] = None
         return state
 
@@ -275,34 +269,6 @@ class EvolutionarySearch(Breeding, Strategy):
             return ledger.slots.get(0) or None
         return min(max(2, ledger.before_first_child), self.resolved_population_size(ledger.space, None))
 
-    def _started_size(self, space: Space, history: History, ledger: Ledger) -> int | None:
-        """The size of a first population begun but not finished, read from its trials (None
-        when there is none, or when none of them is a row of this seed's designs).
-
-        The size follows the budget until the first child exists, so a study stopped within its
-        first population and resumed with another ``max_trials`` would otherwise fill the rest
-        from a Latin hypercube of another size, and its first population would cover the space
-        unevenly. Each size the default can take has its own design for the seed: the one whose
-        rows the first trials are is the size the study began with.
-        """
-        if self.population_size is not None or not ledger.initial or ledger.before_first_child is not None:
-            return None
-        shown = tuple(ledger.initial[:STARTED_SIZE_TRIALS])
-        key = (space.to_json(), shown, history.budget)
-        cache = getattr(self, "_started_cache", None)  # a strategy unpickled from an earlier evotune has none
-        if cache is None or cache[0] != key:
-            keys = [space.key(history[number].params) for number in shown]
-            matches: dict[int, int] = {}
-            for size in range(4, self.resolved_population_size(space, None) + 1):
-                design = latin_hypercube(size, len(space), make_rng(self.seed))
-                matches[size] = sum(space.key(space.from_unit(design[slot])) == k for slot, k in enumerate(keys))
-            most = max(matches.values())
-            sizes = [size for size, count in matches.items() if count == most]
-            # no match, or a tie that the budget's own size is part of: the budget decides
-            started = None if most == 0 or self.resolved_population_size(space, history.budget) in sizes else sizes[0]
-            cache = self._started_cache = (key, started)
-        return cache[1]
-
     def _elite_count(self, size: int) -> int:
         return min(size, self.elitism) if self.elitism is not None else max(1, size // 2)
 
@@ -311,8 +277,7 @@ class EvolutionarySearch(Breeding, Strategy):
         if history.n_distinct >= self.size(space):
             return None
         ledger = self._ledger_for(space, history)
-        size = (self._settled_size(ledger) or self._started_size(space, history, ledger)
-                or self.resolved_population_size(space, history.budget))
+        size = self._settled_size(ledger) or self.resolved_population_size(space, history.budget)
         if self.mode == "generational":
             return self._propose_generational(space, history, ledger, size, number)
         return self._propose_steady(space, history, ledger, size, number)

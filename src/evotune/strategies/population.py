@@ -45,7 +45,6 @@ class Ledger:
         max_generation: Highest generation proposed so far (-1 before any).
         n_foreign: Trials the strategy did not propose (manual or earlier strategies).
         n_initial: Trials of the first population proposed so far.
-        initial: Numbers of those trials, in order (retries excluded).
         before_first_child: Trials (retries aside) numbered before the first child, once there is one.
         units: Number -> unit coordinates, for COMPLETE and FAILED trials.
         losses: Number -> loss, for COMPLETE trials.
@@ -62,7 +61,6 @@ class Ledger:
         self.max_generation = -1
         self.n_foreign = 0
         self.n_initial = 0
-        self.initial: list[int] = []
         self.before_first_child: int | None = None
         self._counted = 0
         self._ranked: list[tuple[float, int, int]] = []  # (loss, -place, number), best first
@@ -108,9 +106,7 @@ class Ledger:
                     self.slots[generation] = self.slots.get(generation, 0) + 1
                     self.first.setdefault(generation, number)
                     self.max_generation = max(self.max_generation, generation)
-                    if trial.origin == "initial":
-                        self.n_initial += 1
-                        self.initial.append(number)
+                    self.n_initial += trial.origin == "initial"
             elif not retry:
                 self.n_foreign += 1
             self._counted += not retry
