@@ -173,11 +173,25 @@ def test_dry_run_shows_the_strategy_the_run_would_use(cli, script, config, tmp_p
     result = cli("run", path, "--dry-run")
     assert "strategy: {'type': 'random', 'seed': 0} (stored with the study)\n" in result.stdout, result.output
 
+
+
+def test_dry_run_refuses_a_storage_the_run_would_refuse(cli, script, config, tmp_path):
+    path = config(command=["train.py"])
     (tmp_path / "other.db").write_text("not a database")
-    result = cli("run", path, "--dry-run", "--storage", f"sqlite:///{tmp_path / 'other.db'}")
-    assert result.exit_code == 0, result.output
-    assert "strategy: the stored one, or evolution (the default, for a new study): the storage could not be read" \
-        in result.stdout
+    bad_file = f"sqlite:///{tmp_path / 'other.db'}"
+    cases = [
+        (["--storage", bad_file], f"--storage {bad_file!r}: "),
+        (["--storage", "nm.db"], "--storage 'nm.db': storage URL 'nm.db' is not supported"),
+        (["--storage", f"sqlite:///{tmp_path / 'nodir' / 'x.db'}"], "does not exist; the run would stop there"),
+    ]
+    for options, message in cases:
+        dry = cli("run", path, "--dry-run", *options)
+        assert dry.exit_code == 1 and message in dry.stderr, dry.output
+        assert cli("run", path, "-q", "--no-progress", *options).exit_code == 1  # as the run itself
+    path.write_text(path.read_text().replace(f"sqlite:///{tmp_path / 'evotune.db'}", "nm.db"))
+    from_file = cli("run", path, "--dry-run")
+    assert from_file.exit_code == 1 and f"{path}: [study] storage 'nm.db': " in from_file.stderr, from_file.output
+    assert not (tmp_path / "nodir").exists()
 
 
 BLOCKING = """

@@ -242,6 +242,42 @@ def test_enqueue_then_suggest_then_tell(cli, study, url):
     assert et.Study.load("mlp", url).trials[4].value == 0.93
 
 
+def test_tell_refuses_a_trial_that_a_run_is_running(cli, study, url):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(params):
+        started.set()
+        release.wait(30)
+        return {"acc": 0.25, "loss": 0.5}
+
+    running = et.Study.load("mlp", url)
+    worker = threading.Thread(target=lambda: running.optimize(slow, max_trials=5, show_progress=False))
+    worker.start()
+    try:
+        assert started.wait(30)
+        for told in (cli("tell", "mlp", "4", "--storage", url, "-m", "acc=99"),
+                     cli("tell", "mlp", "4", "--storage", url, "--failed", "typo")):
+            assert told.exit_code == 2
+            assert "trial 4 of 'mlp' is being run by worker " in told.stderr
+            assert "only trials started with `evotune suggest`" in told.stderr
+    finally:
+        release.set()
+        worker.join(30)
+    done = et.Study.load("mlp", url).trials[4]
+    assert (done.state, done.value) == (et.TrialState.COMPLETE, 0.25)  # the run's own result
+
+
+def test_the_hint_to_record_a_failed_trial_quotes_its_values(cli, url):
+    study = et.Study(SPACE, direction="maximize", metric="acc", storage=url, name="q")
+    study.enqueue({"lr": 0.01, "layers": 2, "act": "a b; $(x)"})
+    study.tell(study.ask(), error="out of memory")
+    result = cli("tell", "q", "0", "--storage", url, "-m", "acc=0.5")
+    assert result.exit_code == 2
+    assert "--param 'act=a b; $(x)'" in result.stderr
+
+
 def test_tell_keeps_the_trial_running_on_a_bad_result(cli, study, url):
     number = json.loads(cli("suggest", "mlp", "--storage", url).stdout)["trial"]
     result = cli("tell", "mlp", str(number), "--storage", url, "-m", "loss=0.1")

@@ -62,6 +62,18 @@ def test_the_files_stopping_criteria_apply(cli, script, config, tmp_path):
     assert [t.value for t in load(tmp_path, "target").trials] == [0.0]
 
 
+def test_a_worker_whose_trials_all_fail_exits_1_as_run_does(cli, script, config, tmp_path):
+    script("train.py", "raise SystemExit('boom')\n")
+    path = config(command=["train.py"], run="max_trials = 2")
+    result = cli("worker", "--config", path, "-q", "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert "all 2 trials of this run failed" in result.stderr and "boom" in result.stderr
+    assert "ran 2 trials (0 complete, 2 failed)" in result.stdout  # the summary still comes first
+    script("train.py", SCORE)
+    fine = cli("worker", "--config", path, "-q", "--no-progress", "-n", "3")
+    assert fine.exit_code == 0, fine.output
+
+
 def test_the_files_n_jobs_runs_trials_at_the_same_time(cli, script, config, tmp_path):
     script("train.py", """
         import json, os, time

@@ -4,6 +4,7 @@ suggest and tell (a trial run by hand, its parameters out and its result in)."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -239,10 +240,17 @@ def tell_command(name: str, trial_number: int, metrics: tuple[str, ...], failure
     if trial.state is not TrialState.RUNNING:
         hint = ""
         if trial.state is TrialState.FAILED:
-            args = " ".join(f"--param {k}={v}" for k, v in trial.params.items())
+            args = " ".join(f"--param {shlex.quote(f'{k}={v}')}" for k, v in trial.params.items())
             hint = f"; to record the run anyway: evotune add {name} {args} --metric ..."
         raise TrialStateError(f"trial {trial_number} of {name!r} is {trial.state.value}, not RUNNING"
                               f"{f' ({trial.error})' if trial.error else ''}{hint}")
+    if trial.heartbeat_at is not None:  # stamped: an optimize loop runs it and will record its result
+        runner = trial.attrs.get("worker")
+        raise TrialStateError(
+            f"trial {trial_number} of {name!r} is being run by {f'worker {runner}' if runner else 'a worker'} "
+            f"(`evotune run`, `evotune worker` or `optimize`), which records its result; `tell` records only "
+            f"trials started with `evotune suggest`"
+        )
     if failure:
         study.tell(trial_number, error=failure)
         click.echo(f"trial {trial_number} recorded as FAILED: {failure}")

@@ -22,7 +22,7 @@ from evotune.cli.command import (
     stop_running_commands,
 )
 from evotune.cli.config import RunSettings, TuneConfig, load_config
-from evotune.cli.main import check_n_jobs, main, open_existing, stdout_console
+from evotune.cli.main import check_n_jobs, main, open_existing, sqlite_file, stdout_console
 from evotune.cli.tables import duration_text, number_text, ranked, trials_table
 from evotune.exceptions import ConfigError, StorageError, StudyNotFoundError
 from evotune.space import Float, Space
@@ -53,7 +53,7 @@ EXIT_INTERRUPTED = 130
               help="Trials shown in the final leaderboard.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.option("--quiet", "-q", is_flag=True, help="No line per finished trial.")
-@click.option("--dry-run", is_flag=True, help="Check the file and show the command of one trial; run nothing.")
+@click.option("--dry-run", is_flag=True, help="Check the file and its storage and show the command of one trial; run nothing.")
 @click.pass_context
 def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials: int | None, timeout: float | None,
                 time_budget: float | None, patience: int | None, target: float | None, max_failures: int | None,
@@ -78,7 +78,7 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
     )
     url = storage or tune.storage
     if dry_run:
-        _show_plan(tune, settings, url)
+        _show_plan(tune, settings, url, "--storage" if storage else f"{config}: [study] storage")
         return
     study = Study(tune.space, direction=tune.direction, metric=tune.metric, strategy=tune.strategy,
                   storage=url, name=tune.name)
@@ -118,6 +118,12 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
     elif not finished and study.stop_reason == "queue empty":
         click.echo(f"nothing to run: the manual queue is empty; queue guesses with `evotune enqueue {study.name}`",
                    err=True)
+    check_not_all_failed(study, finished)
+
+
+def check_not_all_failed(study: Study, finished: list[Trial]) -> None:
+    """Exit 1, naming the last error, when every trial this run finished failed (a broken
+    command, interpreter or data, which a script must be able to tell from a good run)."""
     if finished and all(t.state is TrialState.FAILED for t in finished):
         last = (finished[-1].error or "").strip()
         raise click.ClickException(
@@ -126,15 +132,23 @@ def run_command(ctx: click.Context, config: str, n_jobs: int | None, max_trials:
         )
 
 
-def _show_plan(tune: TuneConfig, settings: RunSettings, url: str) -> None:
+def _show_plan(tune: TuneConfig, settings: RunSettings, url: str, given_by: str) -> None:
+    """What ``--dry-run`` prints; it refuses what the run would refuse, the storage included
+    (``given_by`` says where its URL comes from)."""
     sample = tune.space.sample(np.random.default_rng(0))
     argv = [render(argument, sample, "<trial_dir>") for argument in settings.command]
     problem = program_problem(argv[0], settings.cwd, settings.env)
     if problem is not None:
         raise ConfigError(f"{tune.source}: [run]: command: {problem}")
     record, unreadable = _stored_record(tune, url)
+    if unreadable is None and record is None:  # a new SQLite file: the run creates it, in its folder
+        path = sqlite_file(url)
+        if path is not None and not path.absolute().parent.is_dir():
+            unreadable = f"folder {str(path.absolute().parent)!r} does not exist"
+    if unreadable is not None:
+        raise StorageError(f"{given_by} {redact_url(url)!r}: {unreadable}; the run would stop there")
     _check_stored(tune, record, url)
-    strategy = _strategy_text(tune, record, unreadable)
+    strategy = _strategy_text(tune, record)
     click.echo(f"study {tune.name!r} in {redact_url(url)}: {tune.direction} {tune.metric or 'value'}")
     click.echo(f"space: {tune.space!r}")
     click.echo(f"strategy: {strategy}")
@@ -176,15 +190,12 @@ def _check_stored(tune: TuneConfig, record: Any, url: str) -> None:
                           f"the run would refuse it")
 
 
-def _strategy_text(tune: TuneConfig, record: Any, problem: str | None) -> str:
+def _strategy_text(tune: TuneConfig, record: Any) -> str:
     """What the run uses: the file's [strategy], else the study's stored one, else the default."""
     if tune.strategy is not None:
         return str(tune.strategy.to_config())
-    default = f"{default_strategy().name} (the default, for a new study)"
-    if problem is not None:
-        return f"the stored one, or {default}: the storage could not be read ({problem})"
     if record is None:
-        return default
+        return f"{default_strategy().name} (the default, for a new study)"
     stored = record.attrs.get("strategy", record.strategy)
     if stored.get("type") not in STRATEGIES:
         return (f"{stored} (stored with the study, not one of evotune's own: the run would stop; "

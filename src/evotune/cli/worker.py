@@ -34,7 +34,7 @@ import click
 
 from evotune.cli.config import load_config, storage_url
 from evotune.cli.main import check_n_jobs, load_study, main
-from evotune.cli.run import EXIT_INTERRUPTED, RepeatingFailureStop, stop_after_interrupt
+from evotune.cli.run import EXIT_INTERRUPTED, RepeatingFailureStop, check_not_all_failed, stop_after_interrupt
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
@@ -218,6 +218,7 @@ def worker_command(ctx: click.Context, name: str | None, objective_spec: str | N
     if best is not None:
         click.echo(f"best: trial {best.number}, {study.metric or 'value'} = {best.value:.6g}: {best.params}")
     first_of_many.check()
+    check_not_all_failed(study, ran)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
