@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import signal
+import subprocess
 import sys
 import time
 
 import pytest
 
-from evotune.cli.command import CommandObjective, parse_metric_line, parse_metrics, render
+import evotune as et
+from evotune.cli.command import STOP_GRACE, CommandObjective, parse_metric_line, parse_metrics, render
+from evotune.exceptions import ConfigError
 from evotune.results import Report
-from tests.cli.conftest import alive
+from tests.cli.conftest import alive, sqlite_url
 
 PY = sys.executable
 
@@ -181,6 +186,15 @@ def test_render_supports_format_specs():
     assert render("{trial_dir}/m.json", {}, "/tmp/t") == "/tmp/t/m.json"
 
 
+def test_render_refuses_a_parameter_that_str_format_cannot_name():
+    with pytest.raises(ConfigError) as raised:  # str.format would print x's .real: 2.0, silently
+        render("--x={x.real}", {"x.real": 0.1, "x": 2.0})
+    assert str(raised.value).startswith(
+        "command argument '--x={x.real}': parameter 'x.real' cannot be used as a {placeholder}: str.format reads '.'")
+    assert "rename the parameter (e.g. x_real)" in str(raised.value)
+    assert render("{params_json}", {"x.real": 0.1}) == '{"x.real": 0.1}'
+
+
 def test_the_objective_pickles_for_worker_processes():
     objective = CommandObjective([PY, "train.py", "{x}"], timeout=3, metric="m", env={"A": "1"})
     copy = pickle.loads(pickle.dumps(objective))
@@ -230,3 +244,57 @@ def test_several_metrics_without_a_study_metric_name_the_config_field(script):
     # one metric, or a named one, is fine; without a config file the study decides
     assert run(CommandObjective([PY, "train.py"], metric="loss", metric_source="tune.toml"), {}).error is None
     assert run(CommandObjective([PY, "train.py"]), {}).result == {"loss": 0.3, "aux": 1.0}
+
+
+#: A training command that ignores SIGTERM (as one busy saving a checkpoint would), with a child that does too.
+IGNORES_SIGTERM = """
+    import json, os, signal, subprocess, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    x = json.loads(os.environ["EVOTUNE_PARAMS"])["x"]
+    child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                              "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+    open(f"running-{x}", "w").write(f"{os.getpid()} {child.pid}")
+    time.sleep(60)
+"""
+
+#: `evotune run` as a shell starts it: SIGINT raises KeyboardInterrupt even when the test runner
+#: itself was started with SIGINT ignored (a background job of a non-interactive shell).
+RUN = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from evotune.cli import main; main()"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+@pytest.mark.parametrize("signum, n_jobs", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
+                         ids=["SIGINT", "SIGTERM", "SIGTERM-2-jobs"])
+def test_a_second_interrupt_kills_a_command_that_ignores_sigterm_at_once(script, config, tmp_path, signum, n_jobs):
+    script("train.py", IGNORES_SIGTERM)
+    path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 3 }', strategy='type = "grid"',
+                  run=f"max_trials = 4\nn_jobs = {n_jobs}")
+    process = subprocess.Popen([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    markers = [tmp_path / f"running-{x}" for x in range(n_jobs)]
+    try:
+        deadline = time.monotonic() + 40
+        while not all(marker.exists() and marker.read_text() for marker in markers):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signum)
+        time.sleep(0.5)  # evotune now waits out the grace period of the command, which ignores SIGTERM
+        assert process.poll() is None
+        sent = time.monotonic()
+        process.send_signal(signum)  # the impatient second Ctrl-C
+        out, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+        pids = [int(pid) for marker in markers if marker.exists() for pid in marker.read_text().split()]
+        time.sleep(0.2)
+        survivors = [pid for pid in pids if alive(pid)]
+        for pid in survivors:  # do not leave them behind when the test fails
+            os.kill(pid, signal.SIGKILL)
+    assert not survivors, "the command outlived evotune"
+    assert process.returncode == 130, (out, err)
+    assert took < STOP_GRACE / 2, f"evotune took {took:.1f} s to exit after the second interrupt"
+    assert "interrupted" in err and "Traceback" not in err
+    trials = et.Study.load("demo", sqlite_url(tmp_path)).trials
+    assert sorted((t.params["x"], t.state.value, t.error) for t in trials) == [
+        (x, "FAILED", "interrupted") for x in range(n_jobs)]

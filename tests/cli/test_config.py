@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evotune.cli.config import load_config
+from evotune.cli.config import load_config, read_document
 from evotune.exceptions import ConfigError
 from evotune.space import Categorical, Float, Int
 from evotune.strategies import STRATEGIES, GridSearch
@@ -200,3 +200,45 @@ def test_a_metrics_file_template_is_checked_against_every_choice(tmp_path):
         load_config(write(tmp_path, text))
     assert "[run]: metrics_file '{trial_dir}/{act:.2f}.json' fails for act = 'tanh': Unknown format code 'f'" \
         in str(raised.value)
+
+
+@pytest.mark.parametrize("name, renamed", [("optimizer.lr", "optimizer_lr"), ("a[b]", "a_b"), ("0", "param_0")])
+def test_a_parameter_that_str_format_cannot_name_is_refused_as_a_placeholder(tmp_path, name, renamed):
+    text = f"""
+[study]
+name = "dots"
+[space]
+"{name}" = {{ type = "float", low = 0.001, high = 1 }}
+[run]
+command = ["python", "train.py", "--lr", "{{{name}}}"]
+"""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: [run]: command[3] '{{{name}}}': parameter '{name}' cannot be used as a {{placeholder}}: "
+        f"str.format reads '.' and '[' in a placeholder as attribute and index access, and digits as a position; "
+        f"rename the parameter (e.g. {renamed}) or read all parameters as JSON from {{params_json}} or the "
+        f"EVOTUNE_PARAMS environment variable")
+    used_otherwise = text.replace(f'"{{{name}}}"', '"{params_json}"')
+    assert list(load_config(write(tmp_path, used_otherwise)).space) == [name]
+
+
+def test_yaml_reads_numbers_and_booleans_as_yaml_1_2_and_toml_do(tmp_path):
+    pytest.importorskip("yaml")
+    text = """
+study: {name: yml, metric: score}
+space:
+  x: {type: float, low: 1e-5, high: 1E5, log: true}
+  act: [relu, tanh, no, yes, on, off]
+run:
+  command: [python, train.py, "{x}", "{act}"]
+"""
+    tune = load_config(write(tmp_path, text, "tune.yaml"))
+    assert tune.space["x"] == Float(1e-5, 1e5, log=True)
+    assert tune.space["act"] == Categorical(["relu", "tanh", "no", "yes", "on", "off"])
+    scalars = "[true, True, TRUE, false, False, FALSE, -2.5e+3, .5, 1.0e-5, 1., 3, no, Yes, ON, off, tRUE, 1e]"
+    document = read_document(write(tmp_path, f"values: {scalars}\n", "values.yml"))
+    assert document["values"] == [True, True, True, False, False, False, -2500.0, 0.5, 1e-5, 1.0, 3,
+                                  "no", "Yes", "ON", "off", "tRUE", "1e"]
+    assert [type(value) for value in document["values"][6:11]] == [float, float, float, float, int]

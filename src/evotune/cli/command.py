@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from evotune.exceptions import ConfigError
 from evotune.results import Report
 
 ENV_PARAMS = "EVOTUNE_PARAMS"
@@ -66,9 +68,32 @@ _running_lock = threading.Lock()
 
 def render(template: str, params: Mapping[str, Any], trial_dir: str = "") -> str:
     """Fill the placeholders of one argument (``{lr}``, ``{params_json}``, ``{trial_dir}``, and
-    ``{python}``: the interpreter running evotune, so a script runs in the same environment)."""
+    ``{python}``: the interpreter running evotune, so a script runs in the same environment).
+
+    Raises:
+        ConfigError: When a placeholder is a parameter whose name ``str.format`` cannot look up
+            (see :func:`placeholder_problem`).
+    """
+    for _, name, _, _ in string.Formatter().parse(template):
+        problem = placeholder_problem(name) if name is not None and name in params else None
+        if problem is not None:
+            raise ConfigError(f"command argument {template!r}: {problem}")
     return template.format_map({**params, "params_json": json.dumps(dict(params)), "trial_dir": trial_dir,
                                 "python": sys.executable})
+
+
+def placeholder_problem(name: str) -> str | None:
+    """Why the parameter ``name`` cannot be a ``{placeholder}`` (``optimizer.lr``, ``a[b]``, ``0``);
+    None when it can."""
+    if "." not in name and "[" not in name and not name.isdecimal():
+        return None
+    renamed = re.sub(r"\W+", "_", name).strip("_")
+    if not renamed or renamed[0].isdigit():
+        renamed = f"param_{renamed}"
+    return (f"parameter {name!r} cannot be used as a {{placeholder}}: str.format reads '.' and '[' in a "
+            f"placeholder as attribute and index access, and digits as a position; rename the parameter "
+            f"(e.g. {renamed}) or read all parameters as JSON from {{params_json}} or the {ENV_PARAMS} "
+            f"environment variable")
 
 
 def parse_metric_line(line: str) -> dict[str, float]:
@@ -100,11 +125,19 @@ def parse_metrics(lines: Iterable[str]) -> dict[str, float]:
 
 
 def stop_running_commands() -> None:
-    """Stop every command this process started that is still running (after Ctrl-C)."""
+    """Stop every command this process started that is still running (after Ctrl-C).
+
+    A further Ctrl-C meanwhile kills the remaining commands at once, without their grace period;
+    it is not raised again, as the caller is already handling the first one.
+    """
     with _running_lock:
         processes = list(_running)
+    grace = STOP_GRACE
     for process in processes:
-        _stop(process)
+        try:
+            _stop(process, grace)
+        except KeyboardInterrupt:
+            grace = 0.0
 
 
 class CommandObjective:
@@ -216,8 +249,9 @@ class CommandObjective:
             _stop(process)
             raise
         finally:
-            with _running_lock:
-                _running.discard(process)
+            if process.returncode is not None:  # else stop_running_commands must still find it
+                with _running_lock:
+                    _running.discard(process)
         return None
 
 
@@ -247,19 +281,33 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the command's process group, then SIGKILL what is left after a grace period."""
-    if process.poll() is None:
-        _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
-        while process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-    if os.name == "posix":
-        _signal_group(process, signal.SIGKILL)  # children that outlived their parent
-    else:  # pragma: no cover - Windows
+def _stop(process: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left after ``grace`` seconds.
+
+    A Ctrl-C (or a SIGTERM raised as one) during the grace period kills the group at once and
+    is raised afterwards: an impatient user never leaves the command running behind evotune.
+    """
+    interrupt: KeyboardInterrupt | None = None
+    try:
         if process.poll() is None:
-            process.kill()
-    process.wait()
+            _signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+    except KeyboardInterrupt as error:
+        interrupt = error
+    while True:  # SIGKILL cannot be ignored: this ends at once, whatever more Ctrl-Cs arrive
+        try:
+            if os.name == "posix":
+                _signal_group(process, signal.SIGKILL)  # children that outlived their parent
+            elif process.poll() is None:  # pragma: no cover - Windows
+                process.kill()
+            process.wait()
+            break
+        except KeyboardInterrupt as error:
+            interrupt = error
+    if interrupt is not None:
+        raise interrupt
 
 
 def _scan(path: Path, parse: bool = True) -> tuple[str, dict[str, float]]:
@@ -345,4 +393,5 @@ def _with_tail(reason: str, stderr_tail: str) -> str:
     return f"{reason}; end of stderr:\n{tail}"
 
 
-__all__ = ["CommandObjective", "parse_metric_line", "parse_metrics", "render", "stop_running_commands"]
+__all__ = ["CommandObjective", "parse_metric_line", "parse_metrics", "placeholder_problem", "render",
+           "stop_running_commands"]

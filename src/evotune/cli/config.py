@@ -1,5 +1,8 @@
 """Reading a tuning configuration file (``tune.toml``, or YAML with the same layout).
 
+The raw tables are read by :mod:`evotune.cli.document`, where YAML values mean what they mean
+in TOML.
+
 The file has four tables::
 
     [study]      name (required), storage (default: EVOTUNE_STORAGE, then sqlite:///evotune.db),
@@ -31,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from evotune.cli.command import placeholder_problem
+from evotune.cli.document import read_document
 from evotune.exceptions import ConfigError, SpaceError
 from evotune.space import Categorical, Distribution, Float, Int, Space
 from evotune.storage import DEFAULT_URL
@@ -119,41 +124,6 @@ class _Problems:
 
     def __call__(self, where: str, message: str) -> ConfigError:
         return ConfigError(f"{self.source}: [{where}]: {message}")
-
-
-def read_document(path: str | Path) -> dict[str, Any]:
-    """The raw tables of a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
-
-    Raises:
-        ConfigError: When the file cannot be read or parsed, with the parser's position.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the file: {error}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install pyyaml (or use TOML)") from None
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: invalid YAML: {error}") from None
-        document = {} if document is None else document
-    else:
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected tables [study], [space], [strategy], [run]; got {document!r}")
-    return document
 
 
 def storage_url(chosen: str | None = None) -> str:
@@ -366,6 +336,9 @@ def _check_template(problem: _Problems, where: str, key: str, template: str, spa
         raise problem(where, f"{key} {template!r}: {error} (write {{{{ and }}}} for literal braces)") from None
     known = [*space, *PLACEHOLDERS]
     for name in fields:
+        unusable = placeholder_problem(name) if name in space else None
+        if unusable is not None:
+            raise problem(where, f"{key} {template!r}: {unusable}")
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
