@@ -263,6 +263,34 @@ RUN = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+def test_commands_that_ignore_sigterm_share_one_grace_period(script, config, tmp_path):
+    script("train.py", IGNORES_SIGTERM)
+    path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 3 }', strategy='type = "grid"',
+                  run="max_trials = 4\nn_jobs = 2")
+    process = subprocess.Popen([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    markers = [tmp_path / f"running-{x}" for x in range(2)]
+    try:
+        deadline = time.monotonic() + 40
+        while not all(marker.exists() and marker.read_text() for marker in markers):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)  # one Ctrl-C: both commands get SIGTERM, then SIGKILL
+        out, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+        pids = [int(pid) for marker in markers if marker.exists() for pid in marker.read_text().split()]
+        time.sleep(0.2)
+        survivors = [pid for pid in pids if alive(pid)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+    assert not survivors, "a command outlived evotune"
+    assert process.returncode == 130, (out, err)
+    assert STOP_GRACE * 0.8 < took < STOP_GRACE * 1.5, f"{took:.1f} s for two commands, one grace period"
+
+
 @pytest.mark.parametrize("signum, n_jobs", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
                          ids=["SIGINT", "SIGTERM", "SIGTERM-2-jobs"])
 def test_a_second_interrupt_kills_a_command_that_ignores_sigterm_at_once(script, config, tmp_path, signum, n_jobs):

@@ -127,17 +127,22 @@ def parse_metrics(lines: Iterable[str]) -> dict[str, float]:
 def stop_running_commands() -> None:
     """Stop every command this process started that is still running (after Ctrl-C).
 
-    A further Ctrl-C meanwhile kills the remaining commands at once, without their grace period;
-    it is not raised again, as the caller is already handling the first one.
+    Each is sent SIGTERM at once, and what is left after one shared grace period is killed. A
+    further Ctrl-C meanwhile kills the remaining commands at once; it is not raised again, as the
+    caller is already handling the first one.
     """
     with _running_lock:
         processes = list(_running)
-    grace = STOP_GRACE
+    for process in processes:  # all at once: they share one grace period, not one each
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    interrupted = False
     for process in processes:
         try:
-            _stop(process, grace)
+            _stop(process, 0.0 if interrupted else max(0.0, deadline - time.monotonic()))
         except KeyboardInterrupt:
-            grace = 0.0
+            interrupted = True
 
 
 class CommandObjective:
