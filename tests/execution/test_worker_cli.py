@@ -93,13 +93,14 @@ def test_worker_stops_at_its_patience_target_and_max_failures(folder, sqlite_url
     (folder / "flaky.py").write_text("def objective(params):\n    raise ValueError('diverged')\n")
     grid = et.Study({"x": et.Int(0, 9)}, storage=sqlite_url, name="g", strategy=et.GridSearch())
 
-    def work(*options: str, objective: str = "train:objective") -> str:
+    def work(*options: str, objective: str = "train:objective", exit_code: int = 0) -> str:
         result = CliRunner().invoke(main, ["worker", "g", "--objective", objective, "--storage", sqlite_url,
                                            "-q", "--no-progress", *options])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == exit_code, result.output
         return result.output
 
-    assert "stopped: max_failures reached" in work("--max-failures", "2", objective="flaky:objective")
+    # every trial of that run failed: exit 1, as `evotune run` does
+    assert "stopped: max_failures reached" in work("--max-failures", "2", objective="flaky:objective", exit_code=1)
     assert len(grid.trials) == 2
     assert "stopped: target reached" in work("--target", "1.0")  # the grid reaches (x - 1)^2 = 1 at x = 2
     assert [t.params["x"] for t in grid.trials] == [0, 1, 2]

@@ -234,3 +234,32 @@ def test_a_resume_after_a_failed_first_candidate_keeps_a_scorer_that_returns_a_d
         TuneSearchCV(_FlakyClassifier(), grid, n_trials=2, **options).fit(X, y)
     resumed = TuneSearchCV(_FlakyClassifier(), grid, n_trials=4, **options).fit(X, y)
     assert len(resumed.cv_results_["mean_test_f1"]) == 4 and resumed.cv_results_["mean_test_f1"][0] == 0.0
+
+
+class _OutOfMemory(Quadratic):
+    """Runs out of memory (MemoryError) where Quadratic raises ValueError: alpha above fail_above."""
+
+    def fit(self, X, y):
+        if self.fail_above is not None and self.alpha > self.fail_above:
+            raise MemoryError("out of memory")
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("estimator, error", [(Quadratic, ValueError), (_OutOfMemory, MemoryError)],
+                         ids=["error_score-raise", "memory-error"])
+def test_a_fit_aborted_by_an_error_evaluates_its_whole_batch_again_on_resume(data, storage, estimator, error):
+    X, y = data
+    grid = {"alpha": [0.1, 0.2, 0.3, 0.4, 0.5]}
+    options = dict(strategy=et.GridSearch(), n_trials=None, cv=2, error_score="raise", batch_size=2,
+                   storage=storage, study_name="grid")
+    # The second batch holds 0.3, which raises, and 0.4, which would not: neither gets a score.
+    aborted = TuneSearchCV(estimator(fail_above=0.25), grid, **options)
+    with pytest.raises(error):
+        aborted.fit(X, y)
+    assert aborted.stop_reason_ == f"aborted: {error.__name__}"
+    cut_short = [t for t in aborted.study_.trials if t.state is et.TrialState.FAILED]
+    assert [t.params["alpha"] for t in cut_short] == [0.3, 0.4]
+    assert all(t.error == "interrupted" and error.__name__ in t.attrs["aborted_by"] for t in cut_short)
+    resumed = TuneSearchCV(estimator(), grid, **options).fit(X, y)  # the cause fixed
+    assert sorted(p["alpha"] for p in resumed.cv_results_["params"]) == grid["alpha"]
+    assert resumed.best_params_ == {"alpha": 0.3} and resumed.stop_reason_ == "strategy exhausted"

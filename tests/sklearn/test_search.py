@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import check_estimator
 
 import evotune as et
-from evotune.sklearn import SUBSPACE, EvolutionarySearchCV, TuneSearchCV
+from evotune.sklearn import SUBSPACE, EvolutionarySearchCV, TuneSearchCV, loop
 from evotune.storage import open_storage
 from tests.sklearn.estimators import FITS, Quadratic
 
@@ -388,3 +388,33 @@ def test_generations_is_a_budget_and_the_generational_recipe_runs_them_in_turn()
                                 strategy=et.EvolutionarySearch(population_size=4, mode="generational"))
     generational.fit(X, y)
     assert generational.cv_results_["generation"].compressed().tolist() == [0] * 4 + [1] * 4 + [2] * 4
+
+
+def test_the_repeat_limit_counts_repeats_in_a_row_not_in_a_batch(monkeypatch):
+    monkeypatch.setattr(loop, "MAX_REPEATS", 8)
+    X, y = make_regression(n_samples=30, n_features=2, random_state=0)
+    # Sub-space 0 is one candidate, so about every other proposal repeats it; a batch of 20 new
+    # candidates meets far more than 8 repeats, though never 8 in a row.
+    space = [{"alpha": [0.5]}, {"alpha": list(np.linspace(0.0, 1.0, 41))}]
+    search = TuneSearchCV(Quadratic(), space, strategy=et.RandomSearch(), n_trials=30, cv=2, batch_size=20,
+                          random_state=0).fit(X, y)
+    assert len(search.cv_results_["params"]) == 30 and search.stop_reason_ == "n_trials reached"
+    assert sum("duplicate_of" in t.attrs for t in search.study_.trials) > 8
+
+
+@pytest.mark.parametrize("strategy", [et.RandomSearch(), et.EvolutionarySearch()], ids=["random", "evolutionary"])
+def test_an_unseeded_strategy_draws_anew_at_each_fit_and_is_not_altered(strategy):
+    X, y = make_regression(n_samples=30, n_features=2, random_state=0)
+    before = dict(vars(strategy))
+    search = TuneSearchCV(Quadratic(), {"alpha": et.Float(0.0, 1.0)}, strategy=strategy, n_trials=3, cv=2)
+    drawn = [tuple(p["alpha"] for p in fit(X, y).cv_results_["params"])
+             for fit in (search.fit, search.fit, clone(search).fit)]
+    assert len(set(drawn)) == 3, "random_state=None draws a new sequence at each fit, as scikit-learn does"
+    assert vars(strategy) == before and search.strategy is strategy
+
+
+def test_an_explicit_batch_size_makes_the_search_independent_of_n_jobs(classification):
+    X, y = classification
+    runs = [TuneSearchCV(LogisticRegression(), {"C": et.Float(1e-3, 1e2, log=True)}, n_trials=6, cv=2,
+                         batch_size=2, n_jobs=n_jobs, random_state=0).fit(X, y) for n_jobs in (1, 3)]
+    assert runs[0].cv_results_["params"] == runs[1].cv_results_["params"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -151,3 +153,22 @@ def test_booleans_strings_none_and_objects_are_not_merged_with_numbers():
     dist, table = to_distribution("step", [svc, 1, 1.0, "passthrough", None, svc])
     assert dist.choices == ("SVC()", "1", "'passthrough'", "None")
     assert table["SVC()"] is svc and table["1"] == 1 and table["'passthrough'"] == "passthrough"
+
+
+def _identity(X):
+    return X
+
+
+class _Plain:
+    """An object whose repr holds its memory address."""
+
+
+def test_labels_of_functions_classes_and_plain_objects_hold_no_memory_address():
+    # A label with an address changes at every run, and the stored study could not be resumed.
+    plain = _Plain()
+    space = SearchSpace({"func": [_identity, np.log1p, functools.partial(_identity)], "kind": [SVC, plain]})
+    assert space.space["func"].choices[:2] == (f"{__name__}._identity", "numpy.log1p")
+    assert space.space["kind"].choices[0] == "sklearn.svm._classes.SVC"
+    assert not any(" at 0x" in label for name in ("func", "kind") for label in space.space[name].choices)
+    _, params = space.decode({"func": f"{__name__}._identity", "kind": space.space["kind"].choices[1]})
+    assert params["func"] is _identity and params["kind"] is plain

@@ -31,7 +31,11 @@ def read_document(path: str | Path) -> dict[str, Any]:
         except ImportError:
             raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install pyyaml (or use TOML)") from None
         try:
-            document = yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader: no Python objects
+            loader = _yaml_loader(yaml)(text)  # a SafeLoader: it builds no Python objects
+            try:
+                document = loader.get_single_data()
+            finally:
+                loader.dispose()
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: invalid YAML: {error}") from None
         document = {} if document is None else document

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import secrets
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -142,14 +143,17 @@ class SearchLoop:
                 pass
             else:
                 check_same_metric(record.metric, search.scoring, search.refit, search.study_name)
+        # Never the estimator's own strategy object: fitting would alter its parameter.
         if strategy is not None and not strategy.seed_given:
             stored = None if record is None else record.attrs.get("strategy", record.strategy)
             if seed is not None:
                 strategy = _reseeded(strategy, seed)
             elif stored is not None and stored.get("type") == strategy.name:
                 strategy = _reseeded(strategy, int(stored["seed"]))  # resume the same sequence
+            else:  # random_state=None: a new sequence at each fit, as in RandomizedSearchCV
+                strategy = _reseeded(strategy, secrets.randbits(32))
         elif strategy is not None:
-            strategy = copy.deepcopy(strategy)  # never alter the estimator's own parameter
+            strategy = copy.deepcopy(strategy)
         return Study(
             self.space.space, direction="maximize", metric=self.metric, strategy=strategy,
             storage=storage, name=search.study_name, seed=seed,
@@ -274,6 +278,7 @@ class SearchLoop:
                 continue
             index, params = self.space.decode(trial.params)
             keys[key] = trial
+            repeats = 0  # the limit counts repeats in a row, not in the whole batch
             batch.append((trial, Row(params, [], trial.number, trial.generation, tuple(trial.parents), index)))
         return batch
 
@@ -321,12 +326,22 @@ class SearchLoop:
         return values
 
     def _fail(self, batch: list[tuple[Trial, Row]], error: BaseException) -> None:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+        """Record the trials of a batch that an exception cut short, so that a resume retries them.
+
+        Whatever stopped the batch (Ctrl-C, ``error_score="raise"`` re-raising a fit's error, a
+        MemoryError, a killed joblib worker), none of its candidates has a score, and which of
+        them raised is not known: the error ends the whole joblib call. Each is recorded FAILED
+        ("interrupted", the mark :meth:`Study.requeue_interrupted` retries, and which strategies
+        do not hold against the configuration), with the error in ``attrs["aborted_by"]``; the
+        error itself reaches the caller. A resumed fit, run once the cause is fixed, evaluates them.
+        """
+        interrupted = isinstance(error, KeyboardInterrupt)
         self.stop_reason = self.study.stop_reason = (
-            "interrupted" if isinstance(error, KeyboardInterrupt) else f"aborted: {type(error).__name__}"
+            "interrupted" if interrupted else f"aborted: {type(error).__name__}"
         )
+        attrs = None if interrupted else {"aborted_by": f"{type(error).__name__}: {error}"[-_MAX_ERROR:]}
         for trial in [t for t, _ in batch] + [t for t, _ in self.deferred]:
-            self.study.tell(trial, error=reason)
+            self.study.tell(trial, error="interrupted", attrs=attrs)
         self.deferred.clear()
 
     def _tell(self, trial: Trial, row: Row) -> float | None:

@@ -21,7 +21,7 @@ SCORERS_KEY = "scorers"
 #: Longest description kept for a scorer.
 _MAX_DESCRIPTION = 200
 #: A memory address in a ``repr``: it changes from one process to the next.
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _COLLECTIONS = (list, tuple, set, frozenset)
 
 
@@ -93,7 +93,7 @@ def describe_scorer(scorer: Any) -> str:
             if value is None or isinstance(value, (str, int, float)):
                 constants.append(repr(value))
         return _shorten(f"{qualified} using names {names} and constants {constants}")
-    return _shorten(_ADDRESS.sub("", " ".join(repr(scorer).split())))
+    return _shorten(ADDRESS.sub("", " ".join(repr(scorer).split())))
 
 
 def describe_scoring(scoring: Any) -> dict[str, str]:

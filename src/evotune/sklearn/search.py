@@ -33,7 +33,10 @@ class TuneSearchCV(BaseSearchCV):
     candidates run in parallel, and ``joblib.parallel_backend("dask")`` sends them to a Dask
     cluster); each candidate's mean scores are told to the study, and the next batch is asked
     for. The batch holds just enough candidates that candidates x folds is a multiple of the
-    workers, so no worker idles while the strategy still learns from every batch.
+    workers, so no worker idles while the strategy still learns from every batch. A strategy
+    that learns from results (the default evolutionary one) proposes according to what it was
+    told, so that default batch size makes the candidates depend on the number of workers; give
+    ``batch_size`` to make them depend on ``random_state`` alone (see ``random_state``).
 
     Args:
         estimator: The estimator (or pipeline) to tune.
@@ -60,18 +63,28 @@ class TuneSearchCV(BaseSearchCV):
         verbose: 0 silent; > 0 prints scikit-learn's progress and the stop reason.
         pre_dispatch: As in ``GridSearchCV``.
         random_state: Seeds the strategy when it was created without a seed, and the default
-            strategy. An int makes the search reproducible.
+            strategy. An int makes the search reproducible for a given batch size: the same
+            candidates at every run with an explicit ``batch_size``, whatever ``n_jobs`` and the
+            machine; without one, the batch size follows the workers, so only with the same
+            ``n_jobs`` (for -1: the same number of cores, or of workers of a joblib backend).
+            None: a new sequence at each fit, also in clones (as in ``RandomizedSearchCV``),
+            unless the strategy was given a seed or a stored study is resumed (its stored seed).
+            The ``strategy`` object itself is never altered.
         error_score: The score of a fit that raised (``"raise"`` to raise instead). A candidate
             whose mean score is NaN is a FAILED trial; otherwise it is COMPLETE with that score.
         return_train_score: As in ``GridSearchCV``; train means are recorded as ``train_<name>``.
         storage: None (in memory), a URL such as ``"sqlite:///tuning.db"``, or a Storage. A
-            Storage object is shared, not copied, by ``clone`` (as in ``cross_val_score``), so
-            the studies of cloned searches land in it too.
+            Storage object is shared, not copied, by ``clone``, so the studies of clones fitted
+            in this process (``cross_val_score(search, ..., n_jobs=1)``) land in it too. Clones
+            fitted in other processes (``n_jobs > 1`` there) get a copy of the estimator:
+            their studies reach a persistent (SQL) storage, but stay in the workers' copies
+            of an in-memory one.
         study_name: Name of the study; with a persistent ``storage``, the same name resumes it.
         patience: Stop after this many candidates without improving the best score.
         timeout: Seconds after which no new batch starts (a running batch finishes).
         target: Stop once the best mean score reaches this value.
-        batch_size: Candidates asked for at a time; None chooses as described above.
+        batch_size: Candidates asked for at a time; None chooses from the workers as described
+            above. Give it for results that do not depend on ``n_jobs`` or the machine.
 
     Attributes:
         study_: The :class:`~evotune.Study` holding every candidate of the search.
@@ -88,8 +101,10 @@ class TuneSearchCV(BaseSearchCV):
     Resuming: with a persistent ``storage`` and a ``study_name``, each evaluated candidate's
     per-fold results are stored with its trial. A new ``fit`` of the same study does not refit
     them: they reappear in ``cv_results_`` (and compete for ``best_params_``), and only the
-    rest of ``n_trials`` is evaluated. Trials an interrupted fit left unfinished are recorded
-    FAILED ("interrupted") and do not count towards ``n_trials``. When nothing is left to
+    rest of ``n_trials`` is evaluated. Trials a fit left unfinished, whether Ctrl-C interrupted
+    it or an error aborted it (``error_score="raise"``, a MemoryError, a killed worker: the
+    error is in ``attrs["aborted_by"]``), are recorded FAILED ("interrupted"), do not count
+    towards ``n_trials``, and are evaluated again by the next fit. When nothing is left to
     evaluate, the best stored candidate is cross-validated once more (scikit-learn needs one
     evaluation per fit; the repeat is not recorded) and refit. Resuming with another ``cv``
     (number of folds) or ``scoring`` raises ConfigError: each candidate's record describes the
@@ -106,7 +121,8 @@ class TuneSearchCV(BaseSearchCV):
     and so does this class). Repeats: a proposal that equals an evaluated candidate (possible
     with sub-spaces, whose inactive parameters do not count) is told that candidate's result
     without a fit; it is a trial of the study (``attrs["duplicate_of"]``) but not a row of
-    ``cv_results_``, nor part of ``n_trials``.
+    ``cv_results_``, nor part of ``n_trials``. After 200 repeats in a row, the strategy counts
+    as exhausted.
 
     Example:
         >>> import evotune as et

@@ -7,8 +7,9 @@ A ``param_space`` may mix, per parameter:
   *ordered* choice (sorted), so mutation steps to a neighbouring value. Equal numbers such as
   ``1`` and ``1.0`` are one choice (the first one given), but ``True`` is not the number ``1``.
   Values that JSON cannot store (estimators, tuples such as ``hidden_layer_sizes=(50,)``,
-  functions) are recorded in the study under a readable label (their ``repr``) and handed to
-  the estimator as the objects given;
+  functions) are recorded in the study under a readable label that stays the same from one
+  run to the next (a function or class by its module-qualified name, anything else by its
+  ``repr`` without memory addresses) and handed to the estimator as the objects given;
 * a ``scipy.stats`` distribution: ``loguniform(a, b)`` -> ``Float(a, b, log=True)``,
   ``uniform(loc, scale)`` -> ``Float(loc, loc + scale)``, ``randint(low, high)`` ->
   ``Int(low, high - 1)`` (scipy's ``high`` is exclusive, evotune's bounds are inclusive).
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import SpaceError
+from evotune.sklearn.scoring import ADDRESS
 from evotune.space import Categorical, Distribution, Float, Int, Space
 
 #: Name of the study parameter that selects one of several alternative sub-spaces.
@@ -127,7 +129,17 @@ def _json_scalar(value: Any) -> bool:
 
 
 def _label(value: Any) -> str:
-    text = " ".join(repr(value).split())
+    """A label for a choice that JSON cannot store, the same from one process to the next.
+
+    A function or class is its module-qualified name (``__main__.log1p``); anything else is its
+    ``repr`` without memory addresses, which change at every run and would keep a stored study
+    from being resumed.
+    """
+    module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if callable(value) and isinstance(name, str):
+        text = f"{module}.{name}" if isinstance(module, str) else name
+    else:
+        text = ADDRESS.sub("", " ".join(repr(value).split()))
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 3] + "..."
 
 
