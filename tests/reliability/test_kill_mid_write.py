@@ -40,6 +40,32 @@ def _counters(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def _settle(url: str, timeout: float = 10.0) -> None:
+    """Wait until the server has finished what a killed child had sent (PostgreSQL only).
+
+    A COMMIT the child sent just before the kill is still carried out by its server process
+    after the child is gone. The checks read the trials and then the counters, in two
+    snapshots: that commit landing between them would look like a gap that no single
+    snapshot ever shows.
+    """
+    if not url.startswith("postgresql"):
+        return
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                busy = connection.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', "
+                    "'idle in transaction (aborted)')").scalar()
+            if not busy:
+                return
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
 def _check(url: str, journals: list[Path]) -> list[et.Trial]:
     """The database after a kill: sound, complete, consistent. Returns its trials."""
     path = sqlite_path(url)
@@ -92,6 +118,7 @@ def kill_repeatedly(url: str, folder: Path, rounds: int, seed: int = 0) -> dict[
         child.join(timeout=30)
         assert child.exitcode == -signal.SIGKILL, f"round {round_number}: the child ended by itself " \
                                                   f"(exit code {child.exitcode}) before it was killed"
+        _settle(url)
         trials = _check(url, journals)
         running = sum(t.state is et.TrialState.RUNNING for t in trials)
         # optimize() fails the orphans of optimize it finds at start (grace 0.1 s): the count may fall,
