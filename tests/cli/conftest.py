@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -91,3 +94,47 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def start_until_running(argv: Sequence[str], folder: Path, n_jobs: int) -> tuple[subprocess.Popen, list[Path]]:
+    """Start ``argv`` in ``folder``; return once each of its ``n_jobs`` commands wrote its
+    ``running-<x>`` file (its pids), with the process and those files."""
+    process = subprocess.Popen(list(argv), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    markers = [folder / f"running-{x}" for x in range(n_jobs)]
+    deadline = time.monotonic() + 40
+    try:
+        while not all(marker.exists() and marker.read_text() for marker in markers):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+    except BaseException:
+        process.kill()
+        raise
+    return process, markers
+
+
+def kill_survivors(markers: Sequence[Path]) -> list[int]:
+    """The pids written in ``markers`` that are still alive, killed so that no test leaves them behind."""
+    pids = [int(pid) for marker in markers if marker.exists() for pid in marker.read_text().split()]
+    time.sleep(0.2)
+    survivors = [pid for pid in pids if alive(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
+def interrupt(process: subprocess.Popen, markers: Sequence[Path], signals: Sequence[int]) -> tuple[str, str, float, list[int]]:
+    """Send ``signals`` to ``process``, half a second apart (it must still run between them);
+    return its output, the seconds from the last signal to its exit, and the commands left alive."""
+    try:
+        for index, signum in enumerate(signals):
+            if index:
+                time.sleep(0.5)
+                assert process.poll() is None
+            sent = time.monotonic()
+            process.send_signal(signum)
+        out, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+        survivors = kill_survivors(markers)
+    return out, err, took, survivors

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import signal
-import subprocess
 import sys
 import time
 
@@ -16,7 +14,7 @@ import evotune as et
 from evotune.cli.command import STOP_GRACE, CommandObjective, parse_metric_line, parse_metrics, render
 from evotune.exceptions import ConfigError
 from evotune.results import Report
-from tests.cli.conftest import alive, sqlite_url
+from tests.cli.conftest import alive, interrupt, sqlite_url, start_until_running
 
 PY = sys.executable
 
@@ -267,25 +265,8 @@ def test_commands_that_ignore_sigterm_share_one_grace_period(script, config, tmp
     script("train.py", IGNORES_SIGTERM)
     path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 3 }', strategy='type = "grid"',
                   run="max_trials = 4\nn_jobs = 2")
-    process = subprocess.Popen([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    markers = [tmp_path / f"running-{x}" for x in range(2)]
-    try:
-        deadline = time.monotonic() + 40
-        while not all(marker.exists() and marker.read_text() for marker in markers):
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.05)
-        sent = time.monotonic()
-        process.send_signal(signal.SIGINT)  # one Ctrl-C: both commands get SIGTERM, then SIGKILL
-        out, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        process.kill()
-        pids = [int(pid) for marker in markers if marker.exists() for pid in marker.read_text().split()]
-        time.sleep(0.2)
-        survivors = [pid for pid in pids if alive(pid)]
-        for pid in survivors:
-            os.kill(pid, signal.SIGKILL)
+    process, markers = start_until_running([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], tmp_path, 2)
+    out, err, took, survivors = interrupt(process, markers, [signal.SIGINT])  # both get SIGTERM, then SIGKILL
     assert not survivors, "a command outlived evotune"
     assert process.returncode == 130, (out, err)
     assert STOP_GRACE * 0.8 < took < STOP_GRACE * 1.5, f"{took:.1f} s for two commands, one grace period"
@@ -297,28 +278,11 @@ def test_a_second_interrupt_kills_a_command_that_ignores_sigterm_at_once(script,
     script("train.py", IGNORES_SIGTERM)
     path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 3 }', strategy='type = "grid"',
                   run=f"max_trials = 4\nn_jobs = {n_jobs}")
-    process = subprocess.Popen([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    markers = [tmp_path / f"running-{x}" for x in range(n_jobs)]
-    try:
-        deadline = time.monotonic() + 40
-        while not all(marker.exists() and marker.read_text() for marker in markers):
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.05)
-        process.send_signal(signum)
-        time.sleep(0.5)  # evotune now waits out the grace period of the command, which ignores SIGTERM
-        assert process.poll() is None
-        sent = time.monotonic()
-        process.send_signal(signum)  # the impatient second Ctrl-C
-        out, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        process.kill()
-        pids = [int(pid) for marker in markers if marker.exists() for pid in marker.read_text().split()]
-        time.sleep(0.2)
-        survivors = [pid for pid in pids if alive(pid)]
-        for pid in survivors:  # do not leave them behind when the test fails
-            os.kill(pid, signal.SIGKILL)
+    process, markers = start_until_running([sys.executable, "-c", RUN, "run", str(path), "--no-progress"], tmp_path,
+                                           n_jobs)
+    # after the first, evotune waits out the grace period of the command, which ignores SIGTERM;
+    # then the impatient second Ctrl-C
+    out, err, took, survivors = interrupt(process, markers, [signum, signum])
     assert not survivors, "the command outlived evotune"
     assert process.returncode == 130, (out, err)
     assert took < STOP_GRACE / 2, f"evotune took {took:.1f} s to exit after the second interrupt"

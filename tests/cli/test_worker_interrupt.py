@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
 import evotune as et
-from tests.cli.conftest import alive, sqlite_url
+from tests.cli.conftest import interrupt, sqlite_url, start_until_running
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 
@@ -35,26 +33,13 @@ def test_an_interrupted_worker_stops_its_commands_and_exits_at_once(script, conf
     script("train.py", SLEEPS)
     path = config(command=["train.py"], space='x = { type = "int", low = 0, high = 3 }', strategy='type = "grid"',
                   run=f"max_trials = 4\nn_jobs = {n_jobs}")
-    process = subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--config", str(path), "--no-progress"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    markers = [tmp_path / f"running-{x}" for x in range(n_jobs)]
-    try:
-        deadline = time.monotonic() + 40
-        while not all(marker.exists() and marker.read_text() for marker in markers):
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.05)
-        sent = time.monotonic()
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        process.kill()
+    process, markers = start_until_running(
+        [sys.executable, "-c", WORKER, "worker", "--config", str(path), "--no-progress"], tmp_path, n_jobs)
+    out, err, took, survivors = interrupt(process, markers, [signum])
     assert process.returncode == 130, (out, err)
     assert took < 8, f"the worker took {took:.1f} s to exit"  # not the minute its commands sleep
     assert "interrupted" in err and "Traceback" not in err
-    pids = [int(pid) for marker in markers for pid in marker.read_text().split()]
-    time.sleep(0.2)
-    assert not [pid for pid in pids if alive(pid)]
+    assert not survivors
     trials = et.Study.load("demo", sqlite_url(tmp_path)).trials
     assert sorted((t.params["x"], t.state.value, t.error) for t in trials) == [
         (x, "FAILED", "interrupted") for x in range(n_jobs)]
