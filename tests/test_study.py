@@ -718,3 +718,44 @@ def test_to_json(finished, tmp_path):
     assert data["strategy"] == {"type": "random", "seed": 0}
     assert [t["number"] for t in data["trials"]] == list(range(7))
     assert data["trials"][0]["metrics"] == {"acc": 0.5, "loss": 1.0}
+
+
+def test_a_nul_byte_in_an_error_is_stored_escaped_on_every_backend(storage):
+    study = et.Study({"x": et.Float(0, 1)}, storage=storage, name="nul", strategy=et.RandomSearch(seed=0))
+
+    def fails(params):
+        raise ValueError("bad\x00byte")
+
+    study.optimize(fails, max_trials=2, show_progress=False)
+    assert [t.error.splitlines()[0] for t in study.trials] == ["ValueError: bad\\x00byte"] * 2  # the run went on
+    assert study.stop_reason == "max_trials reached"
+    told = study.tell(study.ask(), error="a\x00b")
+    assert et.Study.load("nul", storage).trials[told.number].error == "a\\x00b"
+
+
+def test_names_a_storage_cannot_hold_are_refused_naming_the_field(storage):
+    space = {"x": et.Float(0, 1)}
+    with pytest.raises(et.ConfigError, match=r"^name 'n{60}'\.\.\. \(513 characters\) cannot be stored: it has 513"):
+        et.Study(space, storage=storage, name="n" * 513)
+    with pytest.raises(et.ConfigError, match=r"^metric 'a\\x00b' cannot be stored: it holds a NUL"):
+        et.Study(space, storage=storage, name="m", metric="a\x00b")
+    study = et.Study(space, storage=storage, name="adopt")  # no metric: the first result names it
+    trial = study.ask()
+    with pytest.raises(et.ResultError, match="cannot become the study's metric: it has 600 characters"):
+        study.tell(trial, {"m" * 600: 0.5})
+    assert study.metric is None and study.trials[trial.number].state is et.TrialState.RUNNING
+    assert study.tell(trial, {"acc": 0.5}).value == 0.5
+
+
+def test_opening_a_stored_study_needs_its_name():
+    with pytest.raises(et.ConfigError, match="name is required to open a stored study"):
+        et.Study(None)
+
+
+def test_numpy_numbers_are_accepted_where_numbers_are():
+    study = et.Study({"x": et.Float(0, 1)}, strategy=et.EvolutionarySearch(seed=0, crossover_rate=np.float32(0.3)))
+    study.optimize(lambda p: p["x"], max_trials=3, trial_timeout=np.float32(30), show_progress=False)
+    trial = study.ask()
+    done = study.tell(np.int64(trial.number), 0.5, attrs={"loss": np.float32(1.5), "spread": float("nan")})
+    assert done.state is et.TrialState.COMPLETE and done.attrs["loss"] == 1.5 and done.attrs["spread"] == "nan"
+    assert study.strategy.crossover_rate == pytest.approx(0.3)

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from evotune.exceptions import (
     ConfigError,
     NonFiniteResultError,
@@ -23,11 +25,11 @@ from evotune.exceptions import (
 from evotune.execution.heartbeat import worker_attrs
 from evotune.execution.loop import waiting_for
 from evotune.log import logger  # noqa: F401  (importing it gives the "evotune" logger its handler)
-from evotune.results import DEFAULT_METRIC
+from evotune.results import DEFAULT_METRIC, storable
 from evotune.space import Distribution, Space
 from evotune.storage import Storage, StudySummary, open_storage
 from evotune.storage.base import DuplicateTrialError, config_key
-from evotune.storage.schema import dumps
+from evotune.storage.schema import dumps, name_problem
 from evotune.strategies import (
     WAIT,
     History,
@@ -45,6 +47,11 @@ from evotune.trial import Trial, TrialState
 DIRECTIONS = ("minimize", "maximize")
 #: Tries to create a trial when other workers keep taking the proposed configuration first.
 _MAX_DUPLICATE_RETRIES = 50
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when it is long."""
+    return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text)} characters)"
 
 
 def _check_attrs(attrs: Any) -> None:
@@ -101,6 +108,10 @@ class Study(MetricRules, TrialQueue, Optimization, TrialExport):
             raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
         if metric is not None and (not isinstance(metric, str) or not metric):
             raise ConfigError(f"metric must be a non-empty string or None, got {metric!r}")
+        for field, text in (("metric", metric), ("name", name)):
+            problem = name_problem(text) if isinstance(text, str) else None
+            if problem is not None:
+                raise ConfigError(f"{field} {_shown(text)} cannot be stored: {problem}")
         if strategy is not None and not isinstance(strategy, Strategy):
             raise ConfigError(
                 f"strategy must be a Strategy such as et.RandomSearch(), got {strategy!r}"
@@ -108,6 +119,9 @@ class Study(MetricRules, TrialQueue, Optimization, TrialExport):
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ConfigError(f"name must be a non-empty string or None, got {name!r}")
         parsed = Space.coerce(space) if space is not None else None
+        if parsed is None and name is None:
+            raise ConfigError("name is required to open a stored study (space=None); give the study's name, "
+                              "or a space to create a new study")
         self.storage = open_storage(storage)
         self.name = name or f"study-{uuid.uuid4().hex[:8]}"
         if parsed is None:
@@ -313,7 +327,8 @@ class Study(MetricRules, TrialQueue, Optimization, TrialExport):
 
         Give ``error=`` instead of a result to record a failure. A NaN or infinite value is
         recorded as a FAILED trial, like a diverged training run. ``attrs`` are stored with the
-        trial, so they must be storable as JSON.
+        trial, so they must be storable as JSON (numpy numbers are stored as numbers, NaN and
+        infinities as text). A NUL character in ``error`` is stored as the text ``\\x00``.
 
         Raises:
             ConfigError: For both a result and an error, an error that is not a string, or
@@ -326,12 +341,17 @@ class Study(MetricRules, TrialQueue, Optimization, TrialExport):
             TrialStateError: For a trial that is not RUNNING.
         """
         number = trial.number if isinstance(trial, Trial) else trial
-        if isinstance(number, bool) or not isinstance(number, int):
+        if isinstance(number, (bool, np.bool_)) or not isinstance(number, (int, np.integer)):
             raise ConfigError(f"trial must be a Trial or a trial number, got {trial!r}")
+        number = int(number)
         if error is not None and not isinstance(error, str):
             raise ConfigError(f"error must be a string describing the failure, got {error!r}")
         if error is not None and result is not None:
             raise ConfigError(f"give a result or error=, not both: got result {result!r} and error {error!r}")
+        if error is not None:  # a NUL byte (in a command's stderr, say) is shown, not stored: PostgreSQL refuses it
+            error = error.replace("\x00", "\\x00")
+        if isinstance(attrs, Mapping):  # numpy numbers, NaN: stored as Report(attrs=...) stores them
+            attrs = {name: storable(value) for name, value in attrs.items()}
         _check_attrs(attrs)
         if error is not None:
             return self._finish(number, TrialState.FAILED, error=error, attrs=attrs)

@@ -32,6 +32,7 @@ from typing import Any
 
 from evotune.exceptions import ResultError, StudyConflictError
 from evotune.results import DEFAULT_METRIC, check_metric_name, metrics_besides, parse_result
+from evotune.storage.schema import name_problem
 
 logger = logging.getLogger("evotune")
 
@@ -91,6 +92,10 @@ class MetricRules:
         if self.metric is not None or not isinstance(result, Mapping):
             return value, metrics, None
         (name,) = metrics
+        problem = name_problem(name)
+        if problem is not None:
+            raise ResultError(f"metric name {name[:60]!r}{'...' if len(name) > 60 else ''} cannot become the "
+                              f"study's metric: {problem}")
         check_metric_name(name, self._history.completed, self.name)
         return value, metrics, None if name == DEFAULT_METRIC else name  # {"value": x} is a plain number
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from evotune.exceptions import ConfigError
 from evotune.execution.loop import check_callbacks, run_optimization
@@ -98,11 +101,11 @@ class Optimization:
                                   f"{', '.join(_LOOP_OPTIONS)}){hint}")
         trial_timeout = options.pop("trial_timeout", None)
         if trial_timeout is not None:
-            if isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float)) \
+            if isinstance(trial_timeout, (bool, np.bool_)) or not isinstance(trial_timeout, numbers.Real) \
                     or not 0 < trial_timeout <= MAX_TRIAL_TIMEOUT:
                 raise ConfigError(f"trial_timeout must be a number of seconds > 0 and at most {MAX_TRIAL_TIMEOUT:.0e} "
                                   f"(about 31 years), or None for no limit, got {trial_timeout!r}")
-            objective = TimeLimited(objective, trial_timeout)
+            objective = TimeLimited(objective, float(trial_timeout))
         if isinstance(self.strategy, UnknownStrategy):
             raise self.strategy.error(self.name)
         if isinstance(self.strategy, GridSearch):

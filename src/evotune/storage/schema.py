@@ -25,13 +25,26 @@ meta_table = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+#: Longest study or metric name a storage holds (PostgreSQL refuses longer ones).
+NAME_LENGTH = 512
+
+
+def name_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored as a study's or a metric's name; None when it can."""
+    if len(text) > NAME_LENGTH:
+        return f"it has {len(text)} characters; at most {NAME_LENGTH} are stored"
+    if "\x00" in text:
+        return "it holds a NUL character, which PostgreSQL cannot store"
+    return None
+
+
 studies_table = sa.Table(
     "evotune_studies", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False, unique=True),
     sa.Column("space", sa.Text, nullable=False),
     sa.Column("direction", sa.String(16), nullable=False),
-    sa.Column("metric", sa.String(512)),
+    sa.Column("metric", sa.String(NAME_LENGTH)),
     sa.Column("strategy", sa.Text, nullable=False),
     sa.Column("attrs", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),

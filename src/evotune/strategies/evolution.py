@@ -50,6 +50,7 @@ proposes what an uninterrupted run would have.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,7 @@ def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Non
 def _check_fraction(name: str, value: Any, allow_none: bool = False, positive: bool = False) -> None:
     if value is None and allow_none:
         return
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real) and math.isfinite(value)
     ok = ok and (0 < value <= 1 if positive else 0 <= value <= 1)
     if not ok:
         rule = "in (0, 1]" if positive else "in [0, 1]"
