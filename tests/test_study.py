@@ -135,7 +135,7 @@ def test_tell_wrong_type_raises_and_keeps_the_trial_running(value):
         (0.5, {"error": "diverged"}, "not both"),
         (None, {"error": 123}, "error must be a string"),
         (1.0, {"attrs": {"model": object()}}, "attrs['model']"),
-        (1.0, {"attrs": {"loss_curve": [1.0, math.nan]}}, "attrs['loss_curve']"),
+        (1.0, {"attrs": {"loss_curve": {1.0, 2.0}}}, "attrs['loss_curve']"),  # a set: JSON has none
         (1.0, {"attrs": {3: "x"}}, "attrs[3]"),
         (1.0, {"attrs": ["x"]}, "attrs must be a dict"),
     ],
