@@ -64,8 +64,11 @@ class SQLStorage(SQLDatabase):
     Args:
         url: A SQLAlchemy database URL.
         timeout: Seconds a write waits for another process's lock before failing.
-        read_only: Open an existing evotune database for reading only: create nothing, change
-            no setting of the database, and refuse every write.
+        read_only: Open an existing evotune database for reading only: create no table, change
+            no setting of the database, and refuse every write. SQLite still needs to create its
+            ``-wal`` and ``-shm`` files beside a database in WAL mode (evotune's), so the folder
+            must be writable; on a read-only folder, open the URI
+            ``sqlite:///file:/path/to.db?immutable=1&uri=true`` (no locks, no live updates).
 
     Raises:
         StorageError: When the URL is invalid, the driver is missing, or the database cannot
