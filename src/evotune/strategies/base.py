@@ -24,6 +24,7 @@ run more trials, pass the strategy again: ``Study.load(name, storage, strategy=C
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import secrets
 import weakref
@@ -178,32 +179,61 @@ ENUMERABLE = 4096
 NUMPY_INTEGER_BOUND = 2**63
 
 
-def uniform_integer(rng: np.random.Generator, low: int, high: int) -> int:
-    """A uniform integer in ``[low, high)``, for bounds of any size.
+class SeededPermutation:
+    """A random-looking permutation of ``range(size)``, computed one index at a time.
 
-    Bounds that numpy can draw between use ``rng.integers``, so such draws (the shuffled
-    order of every grid of at most 2**63 cells) stay what they always were. Larger bounds are
-    met by rejection sampling on random bytes of the same generator: a grid of 10 parameters
-    with 100 values each (1e20 cells) shuffles as deterministically as a small one.
+    ``order[i]`` is the ``i``-th element of the permutation that ``seed`` chooses. The
+    permutation is a small Feistel network over the bits of the next power of two: the index
+    is split into a high and a low half, and each round XORs one half with a keyed hash of
+    the other (a bijection whatever the hash). A result at or past ``size`` goes through the
+    network again until it falls inside (cycle-walking, which keeps a bijection of
+    ``range(size)``; fewer than two passes on average, as the power of two is less than twice
+    ``size``). So a shuffled order costs O(1) memory and a few hashes per index at any size,
+    and is a pure function of ``size``, ``seed`` and the index: a shuffled grid resumes from
+    the cells in storage alone. Unlike an affine walk ``(a * i + b) % size``, whose stride can
+    be plain row-major order, any stretch of it spreads like a random sample.
+
+    Example:
+        >>> order = SeededPermutation(10, seed=1)
+        >>> sorted(order) == list(range(10)) and list(order) == list(SeededPermutation(10, seed=1))
+        True
     """
-    if high <= NUMPY_INTEGER_BOUND:
-        return int(rng.integers(low, high))
-    span = high - low
-    bits = (span - 1).bit_length()
-    extra = -bits % 8  # surplus bits of the last byte, dropped
-    while True:  # each try succeeds with probability > 1/2
-        value = int.from_bytes(rng.bytes((bits + extra) // 8), "little") >> extra
-        if value < span:
-            return low + value
 
+    ROUNDS = 6
 
-def affine_order(size: int, rng: np.random.Generator) -> tuple[int, int]:
-    """``(a, b)`` of a random bijection ``i -> (a * i + b) % size`` of ``range(size)``: a cheap
-    shuffled order of cells, for spaces of any size (``a`` is coprime with ``size``)."""
-    while True:  # terminates fast: a random integer is coprime with size with p >= ~0.3
-        a = uniform_integer(rng, 1, size)
-        if math.gcd(a, size) == 1:
-            return a, uniform_integer(rng, 0, size)
+    def __init__(self, size: int, seed: int):
+        if size < 0:
+            raise ValueError(f"SeededPermutation size must be >= 0, got {size}")
+        self.size = size
+        bits = max(size - 1, 0).bit_length()
+        self._high_bits = bits // 2
+        self._low_bits = bits - self._high_bits
+        self._key = f"evotune permutation {seed} {size}:".encode()
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} out of range({self.size})")
+        value = self._network(index)
+        while value >= self.size:
+            value = self._network(value)
+        return value
+
+    def __iter__(self) -> Iterator[int]:
+        return (self[index] for index in range(self.size))
+
+    def _network(self, value: int) -> int:
+        high, low = value >> self._low_bits, value & ((1 << self._low_bits) - 1)
+        for round_number in range(self.ROUNDS):
+            if round_number % 2 == 0:
+                high ^= self._round(round_number, low, self._high_bits)
+            else:
+                low ^= self._round(round_number, high, self._low_bits)
+        return high << self._low_bits | low
+
+    def _round(self, round_number: int, value: int, bits: int) -> int:
+        """``bits`` pseudo-random bits from the key, the round number and ``value``."""
+        message = self._key + bytes([round_number]) + value.to_bytes((value.bit_length() + 7) // 8, "little")
+        return int.from_bytes(hashlib.shake_128(message).digest((bits + 7) // 8), "little") & ((1 << bits) - 1)
 
 
 def draw_unseen(
@@ -213,7 +243,7 @@ def draw_unseen(
 
     Tries ``draws`` random draws first. When they all repeat a configuration and the space is
     finite, walks its cells in a random order (a random permutation for at most
-    :data:`ENUMERABLE` configurations, a random affine order beyond), so the last untried
+    :data:`ENUMERABLE` configurations, a :class:`SeededPermutation` beyond), so the last untried
     configurations of a nearly exhausted space are still found. Returns None when every
     configuration was tried; in an infinite space, the last draw, tried or not.
     """
@@ -230,8 +260,7 @@ def draw_unseen(
     if size <= ENUMERABLE:
         order: Any = (int(index) for index in rng.permutation(size))
     else:
-        a, b = affine_order(size, rng)
-        order = ((a * i + b) % size for i in range(size))
+        order = iter(SeededPermutation(size, int(rng.integers(NUMPY_INTEGER_BOUND))))
     for index in order:
         params = space.grid_point(index, axes)
         if space.key(params) not in taken and not history.seen(params):

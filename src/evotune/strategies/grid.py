@@ -7,7 +7,7 @@ from typing import Any
 
 from evotune.exceptions import ConfigError
 from evotune.space import Space
-from evotune.strategies.base import History, Proposal, Strategy, affine_order, make_rng
+from evotune.strategies.base import History, Proposal, SeededPermutation, Strategy
 
 
 def grid_cells_done(space: Space, axes: Sequence[Sequence[Any]], trials: Iterable[Any]) -> int:
@@ -68,21 +68,19 @@ class GridSearch(Strategy):
         """Number of grid cells: the product of each parameter's number of grid values."""
         return Space.coerce(space).grid_size(self.points)
 
-    def _order(self, size: int) -> tuple[int, int]:
-        """An affine bijection i -> (a * i + b) mod size that shuffles the cells cheaply."""
-        if not self.shuffle or size < 3:
-            return 1, 0
-        return affine_order(size, make_rng(self.seed, size))
+    def _order(self, size: int) -> range | SeededPermutation:
+        """The cell index to visit at each step: row-major, or a permutation the seed chooses."""
+        return SeededPermutation(size, self.seed) if self.shuffle else range(size)
 
     def propose(self, space: Space, history: History, number: int) -> Proposal | None:
         if self._cache is None or self._cache[0] is not space:
             axes = space.grid_axes(self.points)
             size = space.grid_size(self.points)
-            self._cache = (space, axes, size, *self._order(size), [0])
-        _, axes, size, a, b, cursor = self._cache
+            self._cache = (space, axes, size, self._order(size), [0])
+        _, axes, size, order, cursor = self._cache
         # Cells before the cursor are all in the history; the history only grows.
         while cursor[0] < size:
-            params = space.grid_point((a * cursor[0] + b) % size, axes)
+            params = space.grid_point(order[cursor[0]], axes)
             if not history.seen(params):
                 return Proposal(params=params, origin="grid")
             cursor[0] += 1
