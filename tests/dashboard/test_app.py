@@ -87,6 +87,28 @@ def test_only_loopback_host_names_are_answered(storage):
     assert TestClient(anywhere, base_url="http://10.1.2.3:8080").get("/api/studies").status_code == 200
 
 
+@pytest.mark.parametrize("bound, answered", [
+    ("127.0.0.2", ["127.0.0.2:8080", "127.0.0.2", "127.0.0.1:8080", "localhost:8080"]),
+    ("::1", ["[::1]:8080", "localhost"]),
+    ("localhost", ["localhost:8080", "127.0.0.1"]),
+])
+def test_a_loopback_server_answers_to_its_own_address_only_among_other_names(storage, monkeypatch, bound,
+                                                                            answered):
+    import uvicorn
+
+    import evotune.dashboard
+
+    served: list = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
+    evotune.dashboard.serve(storage, host=bound, port=8080)
+    app, options = served[0]
+    assert options["host"] == bound
+    for host in answered:
+        assert TestClient(app, base_url=f"http://{host}").get("/api/studies").status_code == 200, host
+    for host in ("attacker.example", "attacker.example:8080", "127.0.0.3:8080", "127.0.0.2.attacker.example"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/studies").status_code == 400, host
+
+
 def test_the_api_is_read_only(client):
     assert client.post("/api/studies").status_code == 405
     assert client.delete("/api/study?name=mixed").status_code == 405

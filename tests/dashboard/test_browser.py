@@ -156,3 +156,23 @@ def test_contour_of_parameters_whose_names_hold_a_comma(browser, tmp_path):
             " && document.querySelector('#plot .ytitle').textContent.trim() === 'd'")
         assert page.locator("#plot-message").is_hidden()
         page.close()
+
+
+def test_start_times_in_the_table_are_local_like_the_rest_of_the_page(browser, tmp_path):
+    url = f"sqlite:///{tmp_path / 'zone.db'}"
+    study = et.Study({"x": et.Float(0.0, 1.0)}, storage=url, name="zone", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda params: params["x"], max_trials=1)
+    started = study.trials[0].started_at.isoformat()
+    study.storage.close()
+    with _serving(url) as base:
+        context = browser.new_context(timezone_id="America/New_York", locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/study?name=zone")
+        page.locator("#trials tbody tr").first.wait_for()
+        headers = page.locator("#trials thead tr").first.locator("th").all_text_contents()
+        cell = page.locator("#trials tbody tr td").nth(headers.index("started"))
+        local = page.evaluate("iso => new Date(iso).toLocaleString()", started)
+        assert cell.text_content() == local  # as the cards and the study list show times
+        assert cell.get_attribute("title") == started  # the stored UTC instant, on hover
+        context.close()

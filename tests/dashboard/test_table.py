@@ -31,7 +31,7 @@ def _trials() -> list[Trial]:
 def table():
     trials = _trials()
     columns = table_columns(SPACE, trials, metric="acc")
-    return columns, table_rows(columns, trials)
+    return columns, table_rows(columns, trials, SPACE)
 
 
 def test_columns_put_params_and_other_metrics_after_the_value(table):
@@ -46,10 +46,36 @@ def test_columns_put_params_and_other_metrics_after_the_value(table):
 
 def test_rows_are_json_ready_cells(table):
     _, rows = table
-    assert rows[0] == [0, "COMPLETE", 0.9, 1e-3, "relu", 0.3, 2.5, "2024-05-01 12:00:00", None, "random", None]
+    assert rows[0] == [0, "COMPLETE", 0.9, 1e-3, "relu", 0.3, 2.5, "2024-05-01T12:00:00+00:00", None, "random",
+                       None]
     assert rows[2][4] == "null"  # a None choice, labelled as JSON
     assert rows[1][-1].startswith("ValueError: diverged") and len(rows[1][-1]) == 300
     assert rows[3][2] is None and rows[3][6] is None  # a running trial: no value, no duration yet
+
+
+@pytest.mark.parametrize("started, sent", [
+    (START, "2024-05-01T12:00:00+00:00"),
+    (datetime(2024, 5, 1, 12, 0, 0), "2024-05-01T12:00:00+00:00"),  # naive: stored as UTC
+    (datetime(2024, 5, 1, 8, 0, 0, 500, tzinfo=timezone(timedelta(hours=-4))), "2024-05-01T12:00:00.000500+00:00"),
+])
+def test_start_times_are_sent_with_their_zone_for_the_page_to_show_in_local_time(started, sent):
+    trials = [Trial(0, {"lr": 1e-3, "act": "relu"}, TrialState.RUNNING, started_at=started)]
+    columns = table_columns(SPACE, trials)
+    at = [c.id for c in columns].index("started")
+    assert columns[at].kind == "time"
+    assert table_rows(columns, trials, SPACE)[0][at] == sent
+
+
+def test_choices_with_the_same_label_get_distinct_cells_and_filters():
+    space = et.Space({"c": et.Categorical([1, "1", None, "null"])})
+    trials = [Trial(i, {"c": choice}, TrialState.COMPLETE, value=float(i))
+              for i, choice in enumerate([1, "1", None, "null"])]
+    columns = table_columns(space, trials)
+    rows = table_rows(columns, trials, space)
+    assert [row[3] for row in rows] == ["1", '"1"', "null", '"null"']
+    assert [r[0] for r in select_rows(columns, rows, {"param:c": "=1"})] == [0]
+    assert [r[0] for r in select_rows(columns, rows, {"param:c": '="1"'})] == [1]
+    assert [r[0] for r in select_rows(columns, rows, {"param:c": "=null"})] == [2]
 
 
 @pytest.mark.parametrize("expression, expected", [

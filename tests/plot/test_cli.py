@@ -43,6 +43,21 @@ def test_lineage_and_chosen_contour_params(url, tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_another_metric_is_plotted_with_the_direction_given(tmp_path):
+    url = f"sqlite:///{tmp_path / 'acc.db'}"
+    study = et.Study({"x": et.Float(-3.0, 3.0)}, direction="maximize", metric="acc", storage=url, name="acc",
+                     strategy=et.RandomSearch(seed=1))
+    study.optimize(lambda p: {"acc": -(p["x"] - 1) ** 2, "loss": (p["x"] - 1) ** 2}, max_trials=20)
+    out = tmp_path / "loss.html"
+    refused = run("plot", "acc", "history", "--metric", "loss", "-o", out, "--storage", url)
+    assert refused.exit_code == 2 and "direction must be given to plot metric 'loss'" in refused.output
+    assert "--direction" in refused.output and not out.exists()
+    result = run("plot", "acc", "history", "--metric", "loss", "--direction", "minimize", "-o", out, "--storage", url)
+    assert result.exit_code == 0, result.output
+    bad = run("plot", "acc", "history", "--metric", "loss", "--direction", "down", "-o", out, "--storage", url)
+    assert bad.exit_code == 2 and "'down' is not one of 'minimize', 'maximize'" in bad.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["mixed", "pie"], "Invalid value for '{history|parallel|slice|contour|importance|lineage}'"),
     (["nope", "history"], "no study named 'nope'"),

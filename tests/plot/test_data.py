@@ -11,7 +11,7 @@ import evotune as et
 from evotune.exceptions import ConfigError
 from evotune.plot import StudySnapshot, contour_data, history_data, load_snapshot, parallel_data, slice_data
 from evotune.plot.data import kernel_surface
-from evotune.plot.source import as_snapshot, scored_trials
+from evotune.plot.source import ParamAxis, as_snapshot, scored_trials
 from evotune.storage import MemoryStorage
 from evotune.trial import Trial, TrialState
 
@@ -98,6 +98,25 @@ def test_non_string_choices_are_labelled_as_json():
     panels = slice_data([_done(0, 1.0, flag=None), _done(1, 2.0, flag=True)], space)
     assert panels[0]["categories"] == ["true", "null", "3"]
     assert panels[0]["x"] == ["null", "true"]
+
+
+@pytest.mark.parametrize("choices, labels", [
+    ([1, "1"], ["1", '"1"']), ([None, "null"], ["null", '"null"']), (["true", True, "x"], ['"true"', "true", "x"]),
+    ([1, "1", '"1"'], ["1", '"1"', '"\\"1\\""']), ([1.0, 1, "1.0"], ["1.0", "1", '"1.0"']),
+])
+def test_choices_with_the_same_label_keep_their_own_place(choices, labels):
+    space = et.Space({"c": et.Categorical(choices), "x": et.Float(0.0, 1.0)})
+    trials = [_done(i, float(i), c=choice, x=0.1 * (i + 1)) for i, choice in enumerate(choices)]
+    trials.append(_done(len(choices), 9.0, c=choices[0], x=0.9))
+    panel = slice_data(trials, space)[0]
+    assert panel["categories"] == labels and len(set(labels)) == len(labels)
+    assert panel["x"] == [*labels, labels[0]]
+    codes = parallel_data(trials, space)["dimensions"][0]
+    assert codes["values"] == [*range(len(choices)), 0] and codes["ticktext"] == labels
+    contour = contour_data(trials, space, "c", "x", "minimize", resolution=5)
+    assert contour["points"]["x"] == [*labels, labels[0]]
+    units = ParamAxis("c", space["c"]).unit([t.params["c"] for t in trials])
+    assert units.tolist() == [(i + 0.5) / len(choices) for i in [*range(len(choices)), 0]]
 
 
 def test_kernel_surface_reproduces_a_constant_and_leaves_empty_regions_blank():

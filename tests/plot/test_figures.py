@@ -91,6 +91,42 @@ def test_contour_of_a_study_whose_value_does_not_vary_shows_the_first_two_parame
         plot_importance(constant)
 
 
+def _accuracy_study() -> et.Study:
+    """Maximizes ``acc`` and also reports ``loss``, which is lowest where ``acc`` is highest."""
+    study = et.Study({"x": et.Float(-3.0, 3.0), "y": et.Float(0.0, 1.0)}, direction="maximize", metric="acc",
+                     strategy=et.RandomSearch(seed=1))
+    study.optimize(lambda p: {"acc": -(p["x"] - 1) ** 2, "loss": (p["x"] - 1) ** 2 + 0.01 * p["y"]},
+                   max_trials=40)
+    return study
+
+
+def test_another_metric_is_plotted_with_its_own_direction():
+    study = _accuracy_study()
+    losses = [t.metrics["loss"] for t in study.trials]
+    fig = plot_history(study, metric="loss", direction="minimize")
+    assert _decoded(fig.data[1].y)[-1] == pytest.approx(min(losses))  # best so far: the lowest loss
+    contour = plot_contour(study, params=["x", "y"], metric="loss", direction="minimize")
+    star = next(trace for trace in contour.data if trace.name == "best")
+    best = min(study.trials, key=lambda t: t.metrics["loss"])
+    assert _decoded(star.x) == [best.params["x"]]
+    # the optimized metric, named or not, keeps the study's direction
+    assert _decoded(plot_history(study, metric="acc").data[1].y)[-1] == pytest.approx(study.best.value)
+    assert _decoded(plot_history(study).data[1].y)[-1] == pytest.approx(study.best.value)
+
+
+@pytest.mark.parametrize("kind", ["history", "parallel", "contour", "importance"])
+def test_another_metric_without_its_direction_is_refused_naming_it(kind):
+    study = _accuracy_study()
+    with pytest.raises(ConfigError, match="direction must be given to plot metric 'loss': study .* optimizes "
+                                          r"'acc' \(maximize\)"):
+        plot(study, kind, metric="loss")
+    with pytest.raises(ConfigError, match="metric must be one of .* got 'nope'"):  # an unknown one: named so
+        plot(study, kind, metric="nope")
+    with pytest.raises(ConfigError, match="direction must be 'minimize' or 'maximize', got 'lowest'"):
+        plot(study, kind, metric="loss", direction="lowest")
+    assert plot(study, "slice", metric="loss") is not None  # a slice ranks nothing
+
+
 def test_plot_rejects_unknown_kinds_and_params_where_none_apply(study):
     with pytest.raises(ConfigError, match="plot kind must be one of .* got 'pie'"):
         plot(study, "pie")

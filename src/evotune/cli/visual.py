@@ -23,9 +23,12 @@ from evotune.storage import redact_url
                    "default: all, or the two most important for contour). A name holding a comma or "
                    "spaces is given alone: --params 'a,b' --params c.")
 @click.option("--metric", default=None, help="Plot this metric instead of the optimized one.")
+@click.option("--direction", type=click.Choice(["minimize", "maximize"]), default=None,
+              help="Whether lower or higher --metric is better: needed for a metric other than the optimized "
+                   "one (except by slice), whose direction is the study's.")
 @storage_option
 def plot_command(name: str, kind: str, output: str, params: tuple[str, ...], metric: str | None,
-                 storage: str) -> None:
+                 direction: str | None, storage: str) -> None:
     """Draw one plot of study NAME and write it to a file.
 
     \b
@@ -42,10 +45,11 @@ def plot_command(name: str, kind: str, output: str, params: tuple[str, ...], met
       evotune plot mlp history -o history.html
       evotune plot mlp contour --params lr,depth -o contour.png
       evotune plot mlp contour --params "batch, size" --params lr -o contour.html
+      evotune plot mlp history --metric loss --direction minimize -o loss.html
     """
     study = load_study(name, storage, read_only=True)
     names = parameter_names(study.space, params, study.name) or None
-    figure = plot(study, kind, params=names, metric=metric)
+    figure = plot(study, kind, params=names, metric=metric, direction=direction)
     try:
         written = save_figure(figure, output)
     except (ImportError, RuntimeError) as error:

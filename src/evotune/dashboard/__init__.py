@@ -46,16 +46,16 @@ def create_app(storage: Storage | str, **options: Any) -> Any:
 def serve(storage: Storage | str, host: str = "127.0.0.1", port: int = 8080, poll_seconds: float = 2.0) -> None:
     """Serve the dashboard until interrupted.
 
-    Bound to 127.0.0.1 it answers only to loopback host names; bound to any other address
-    it answers to every host name, so anyone who can reach the machine can read the studies.
+    Bound to a loopback address it answers only to loopback host names and that address;
+    bound to any other address it answers to every host name, so anyone who can reach the
+    machine can read the studies (see :func:`evotune.dashboard.app.allowed_host_names`).
     """
     _require()
     import uvicorn
 
-    from evotune.dashboard.app import LOOPBACK_NAMES, is_loopback
+    from evotune.dashboard.app import allowed_host_names
 
-    allowed = LOOPBACK_NAMES if is_loopback(host) else ("*",)
-    app = create_app(storage, allowed_hosts=allowed, poll_seconds=poll_seconds)
+    app = create_app(storage, allowed_hosts=allowed_host_names(host), poll_seconds=poll_seconds)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

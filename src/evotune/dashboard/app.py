@@ -69,6 +69,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_host_names(host: str) -> tuple[str, ...]:
+    """The Host header names a dashboard bound to ``host`` answers to.
+
+    Bound to a loopback address, it answers to the loopback names and to that address
+    itself (so ``--host 127.0.0.2`` serves http://127.0.0.2:PORT/), with any port; a name
+    that a DNS record could point at the machine is refused, which defeats DNS rebinding.
+    Bound to any other address it answers to every name (``"*"``).
+    """
+    if not is_loopback(host):
+        return ("*",)
+    name = host.lower().strip("[]")
+    try:
+        name = str(ipaddress.ip_address(name))  # one spelling per address: 0:0::1 -> ::1
+    except ValueError:
+        pass
+    return LOOPBACK_NAMES if name in LOOPBACK_NAMES else (*LOOPBACK_NAMES, name)
+
+
 def _host_name(header: str) -> str:
     if header.startswith("["):  # [::1]:8080
         return header[1:header.find("]")] if "]" in header else header
@@ -275,7 +293,7 @@ def _revision(cached: CachedStudy) -> str:
 def _table(cached: CachedStudy) -> tuple[Any, Any]:
     trials = list(cached.trials)  # a copy: another request may be appending to it
     columns = table_columns(cached.space, trials, cached.record.metric)
-    return columns, table_rows(columns, trials)
+    return columns, table_rows(columns, trials, cached.space)
 
 
 def _study_summary(cached: CachedStudy, poll_seconds: float) -> dict[str, Any]:

@@ -8,6 +8,9 @@ Filter expressions, one per column:
 - numbers: ``>0.9``, ``>=3``, ``<1e-3``, ``<=5``, ``=4``, ``!=4``, or a range ``0.1..0.5``
   (both ends included); anything else is matched as text;
 - text: ``abc`` (contains, ignoring case), ``=abc`` (equals), ``!abc`` (does not contain).
+
+Times are sent as ISO 8601 in UTC (``2024-05-01T12:00:00+00:00``) and shown by the page in
+the browser's time zone, like every other time on it; their filters match the ISO text.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from evotune.exceptions import ConfigError
-from evotune.plot.source import choice_label
+from evotune.plot.source import ParamAxis
 from evotune.results import DEFAULT_METRIC
 from evotune.space import Categorical, Space
 from evotune.trial import Trial
@@ -40,7 +44,7 @@ _COMPARE = re.compile(rf"^\s*(>=|<=|!=|>|<|=)\s*({_NUMBER})\s*$")
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: ``id`` (unique, used by sort and filter), ``label``, ``kind`` "number" or "text"."""
+    """A table column: ``id`` (unique, used by sort and filter), ``label``, ``kind`` "number", "text" or "time"."""
 
     id: str
     label: str
@@ -68,7 +72,7 @@ def table_columns(space: Space, trials: Sequence[Trial], metric: str | None = No
         kind = "text" if isinstance(dist, Categorical) else "number"
         columns.append(Column(f"param:{name}", name, kind, "param"))
     columns += [Column(f"metric:{name}", name, "number", "metric") for name in metric_names]
-    columns += [Column("duration", "duration (s)", "number", "trial"), Column("started", "started", "text", "trial"),
+    columns += [Column("duration", "duration (s)", "number", "trial"), Column("started", "started", "time", "trial"),
                 Column("generation", "generation", "number", "lineage"),
                 Column("origin", "origin", "text", "lineage"), Column("error", "error", "text", "trial")]
     return columns
@@ -80,16 +84,29 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def table_rows(columns: Sequence[Column], trials: Sequence[Trial]) -> list[list[Any]]:
-    """One list of JSON-ready cells per trial, in column order."""
+def _utc_iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with the zone, so the browser shows it in local time; naive times are UTC."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return aware.isoformat()
+
+
+def table_rows(columns: Sequence[Column], trials: Sequence[Trial], space: Space) -> list[list[Any]]:
+    """One list of JSON-ready cells per trial, in column order.
+
+    A categorical choice is written as the plots label it, one distinct label per choice
+    (``1`` and ``"1"``, ``null`` and ``"null"``: see :func:`evotune.plot.source.choice_labels`).
+    """
+    axes = {name: ParamAxis(name, space[name]) for name in space if isinstance(space[name], Categorical)}
     rows = []
     for trial in trials:
         row: list[Any] = []
         for column in columns:
             group, _, name = column.id.partition(":")
             if group == "param":
-                if column.kind == "text":  # a choice; None is a valid one, shown as "null"
-                    row.append(choice_label(trial.params[name]) if name in trial.params else None)
+                if name in axes:  # a choice; None is a valid one, shown as null
+                    row.append(axes[name].display([trial.params[name]])[0] if name in trial.params else None)
                 else:
                     row.append(_finite(trial.params.get(name)))
             elif group == "metric":
@@ -100,7 +117,7 @@ def table_rows(columns: Sequence[Column], trials: Sequence[Trial]) -> list[list[
                 duration = trial.duration
                 row.append(None if duration is None else round(duration, 3))
             elif column.id == "started":
-                row.append(trial.started_at.strftime("%Y-%m-%d %H:%M:%S") if trial.started_at else None)
+                row.append(_utc_iso(trial.started_at))
             elif column.id == "error":
                 row.append(trial.error[:ERROR_PREVIEW] if trial.error else None)
             else:

@@ -7,6 +7,10 @@ The numbers behind each figure come from plain functions (``history_data``, ``li
 
 Parameter importance uses PED-ANOVA (see :mod:`evotune.plot.importance`).
 
+``metric=`` plots another reported metric than the optimized one. Where the plot needs to know
+which values are best (history, parallel, contour, importance, lineage), that metric's
+``direction=`` must be given too: it is not guessed from the metric's name.
+
 Example:
     >>> import evotune as et
     >>> from evotune.plot import plot_history
@@ -27,7 +31,15 @@ from evotune.plot.data import contour_data, history_data, parallel_data, slice_d
 from evotune.plot.export import save_figure
 from evotune.plot.importance import MIN_TRIALS, importance_data, values_vary
 from evotune.plot.lineage import has_lineage, lineage_data
-from evotune.plot.source import StudySnapshot, as_snapshot, load_snapshot, pick_params, scored_trials
+from evotune.plot.source import (
+    StudySnapshot,
+    as_snapshot,
+    check_direction,
+    load_snapshot,
+    metric_direction,
+    pick_params,
+    scored_trials,
+)
 
 #: The figures :func:`plot` can draw, by name.
 PLOT_KINDS = ("history", "parallel", "slice", "contour", "importance", "lineage")
@@ -37,24 +49,37 @@ def _label(study: StudySnapshot, metric: str | None) -> str:
     return metric or study.metric or "value"
 
 
-def plot_history(study: Any, *, metric: str | None = None, max_points: int | None = None) -> Any:
+def plot_history(study: Any, *, metric: str | None = None, direction: str | None = None,
+                 max_points: int | None = None) -> Any:
     """Every complete trial's value and the best so far, by trial number.
 
     Args:
+        metric: Plot this reported metric instead of the optimized one.
+        direction: "minimize" or "maximize" for ``metric``; needed for a metric other than
+            the optimized one, whose direction is the study's (see :func:`metric_direction`).
         max_points: Draw at most this many dots (every improvement, the rest evenly spaced);
             the best-so-far line still follows every trial.
+
+    Raises:
+        ConfigError: For another metric than the optimized one without ``direction``.
     """
     snap = as_snapshot(study)
-    data = history_data(snap.trials, snap.direction, metric)
+    data = history_data(snap.trials, metric_direction(snap, metric, direction), metric)
     return figures.history_figure(data, snap.name, _label(snap, metric), max_points)
 
 
-def plot_parallel(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
-    """Parallel coordinates of the parameters and the value, one line per complete trial."""
+def plot_parallel(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
+                  direction: str | None = None) -> Any:
+    """Parallel coordinates of the parameters and the value, one line per complete trial.
+
+    ``direction`` (needed with another ``metric`` than the optimized one) sets which end of
+    the color scale is best.
+    """
     snap = as_snapshot(study)
+    direction = metric_direction(snap, metric, direction)
     data = parallel_data(snap.trials, snap.space, params, metric)
     data["dimensions"][-1]["name"] = _label(snap, metric)
-    return figures.parallel_figure(data, snap.name, snap.direction)
+    return figures.parallel_figure(data, snap.name, direction)
 
 
 def plot_slice(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
@@ -65,28 +90,32 @@ def plot_slice(study: Any, *, params: Sequence[str] | None = None, metric: str |
 
 
 def plot_contour(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
-                 resolution: int = 40, max_points: int | None = None) -> Any:
+                 direction: str | None = None, resolution: int = 40, max_points: int | None = None) -> Any:
     """The value over two parameters (default: the two most important ones).
 
     Args:
+        direction: "minimize" or "maximize" for ``metric``; needed for a metric other than
+            the optimized one, whose direction is the study's (see :func:`metric_direction`).
         max_points: Draw at most this many trials as dots (the best fifth of them, the rest
             evenly spaced in trial order); the surface still uses every trial.
 
     Raises:
         ConfigError: When ``params`` does not name exactly two parameters, or the space has
-            only one.
+            only one; for another metric than the optimized one without ``direction``.
     """
     snap = as_snapshot(study)
-    x, y = contour_params(snap, params, metric)
-    data = contour_data(snap.trials, snap.space, x, y, snap.direction, metric, resolution)
+    direction = metric_direction(snap, metric, direction)
+    x, y = contour_params(snap, params, metric, direction)
+    data = contour_data(snap.trials, snap.space, x, y, direction, metric, resolution)
     points = data["points"]
     if max_points is not None and len(points["numbers"]) > max_points:
-        keep = thinned_indices(points["values"], snap.direction, max_points)
+        keep = thinned_indices(points["values"], direction, max_points)
         data["points"] = {key: [column[i] for i in keep] for key, column in points.items()}
-    return figures.contour_figure(data, snap.name, snap.direction, _label(snap, metric))
+    return figures.contour_figure(data, snap.name, direction, _label(snap, metric))
 
 
-def contour_params(study: Any, params: Sequence[str] | None = None, metric: str | None = None) -> tuple[str, str]:
+def contour_params(study: Any, params: Sequence[str] | None = None, metric: str | None = None,
+                   direction: str | None = None) -> tuple[str, str]:
     """The two parameters a contour shows: ``params`` when given, else the two most important.
 
     Without enough complete trials to rate the parameters, or when their values do not vary
@@ -104,34 +133,43 @@ def contour_params(study: Any, params: Sequence[str] | None = None, metric: str 
     names = list(snap.space)
     chosen, values = scored_trials(snap.trials, metric)
     if len(chosen) >= MIN_TRIALS and values_vary(values):
-        names = list(importance_data(snap.trials, snap.space, snap.direction, metric=metric)["importances"])
+        better = metric_direction(snap, metric, direction)
+        names = list(importance_data(snap.trials, snap.space, better, metric=metric)["importances"])
     return names[0], names[1]
 
 
 def param_importances(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
-                      top_fraction: float = 0.1) -> dict[str, float]:
-    """Each parameter's share of the importance (PED-ANOVA), largest first, summing to 1."""
+                      direction: str | None = None, top_fraction: float = 0.1) -> dict[str, float]:
+    """Each parameter's share of the importance (PED-ANOVA), largest first, summing to 1.
+
+    ``direction`` (needed with another ``metric`` than the optimized one) says which trials are the top ones.
+    """
     snap = as_snapshot(study)
-    return importance_data(snap.trials, snap.space, snap.direction, params, metric, top_fraction)["importances"]
+    direction = metric_direction(snap, metric, direction)
+    return importance_data(snap.trials, snap.space, direction, params, metric, top_fraction)["importances"]
 
 
 def plot_importance(study: Any, *, params: Sequence[str] | None = None, metric: str | None = None,
-                    top_fraction: float = 0.1) -> Any:
-    """Horizontal bars of each parameter's importance (PED-ANOVA)."""
+                    direction: str | None = None, top_fraction: float = 0.1) -> Any:
+    """Horizontal bars of each parameter's importance (PED-ANOVA); ``direction`` as in :func:`param_importances`."""
     snap = as_snapshot(study)
-    data = importance_data(snap.trials, snap.space, snap.direction, params, metric, top_fraction)
+    direction = metric_direction(snap, metric, direction)
+    data = importance_data(snap.trials, snap.space, direction, params, metric, top_fraction)
     return figures.importance_figure(data, snap.name)
 
 
-def plot_lineage(study: Any, *, metric: str | None = None) -> Any:
+def plot_lineage(study: Any, *, metric: str | None = None, direction: str | None = None) -> Any:
     """The family tree of an evolutionary study (generations, parents, the best path).
+
+    ``direction`` (needed with another ``metric`` than the optimized one) says which trial is best.
 
     Raises:
         ConfigError: When no trial records a generation or parents.
     """
     snap = as_snapshot(study)
-    data = lineage_data(snap.trials, snap.direction, metric)
-    return figures.lineage_figure(data, snap.name, snap.direction, _label(snap, metric))
+    direction = metric_direction(snap, metric, direction)
+    data = lineage_data(snap.trials, direction, metric)
+    return figures.lineage_figure(data, snap.name, direction, _label(snap, metric))
 
 
 def check_kind(kind: str, params: Sequence[str] | None) -> None:
@@ -142,23 +180,31 @@ def check_kind(kind: str, params: Sequence[str] | None) -> None:
         raise ConfigError(f"the {kind} plot takes no params, got params={list(params)!r}")
 
 
-def plot(study: Any, kind: str, *, params: Sequence[str] | None = None, metric: str | None = None) -> Any:
+def plot(study: Any, kind: str, *, params: Sequence[str] | None = None, metric: str | None = None,
+         direction: str | None = None) -> Any:
     """Draw the figure named ``kind`` (one of :data:`PLOT_KINDS`).
 
+    ``direction`` is the plotted ``metric``'s, needed for another metric than the optimized
+    one by every kind but "slice" (which shows values without ranking them).
+
     Raises:
-        ConfigError: For an unknown kind, or ``params`` given to a kind that takes none.
+        ConfigError: For an unknown kind, ``params`` given to a kind that takes none, or
+            another metric than the optimized one without ``direction``.
     """
     check_kind(kind, params)
+    if kind == "slice":
+        if direction is not None:
+            check_direction(direction)
+        return plot_slice(study, params=params, metric=metric)
     if kind in ("history", "lineage"):
-        return (plot_history if kind == "history" else plot_lineage)(study, metric=metric)
-    drawers = {"parallel": plot_parallel, "slice": plot_slice, "contour": plot_contour,
-               "importance": plot_importance}
-    return drawers[kind](study, params=params, metric=metric)
+        return (plot_history if kind == "history" else plot_lineage)(study, metric=metric, direction=direction)
+    drawers = {"parallel": plot_parallel, "contour": plot_contour, "importance": plot_importance}
+    return drawers[kind](study, params=params, metric=metric, direction=direction)
 
 
 __all__ = [
     "PLOT_KINDS", "StudySnapshot", "contour_data", "contour_params", "has_lineage", "history_data",
-    "importance_data", "lineage_data", "load_snapshot", "param_importances", "parallel_data", "plot",
+    "importance_data", "lineage_data", "load_snapshot", "metric_direction", "param_importances", "parallel_data", "plot",
     "plot_contour", "plot_history", "plot_importance", "plot_lineage", "plot_parallel", "plot_slice",
     "save_figure", "slice_data",
 ]

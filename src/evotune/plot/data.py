@@ -73,8 +73,7 @@ def parallel_data(
 
 def _parallel_dimension(axis: ParamAxis, raw: list[Any]) -> dict[str, Any]:
     if axis.categorical:
-        index = {label: i for i, label in enumerate(axis.labels)}
-        codes = [index.get(label) for label in axis.display(raw)]
+        codes = [axis.position(value) for value in raw]
         return {"name": axis.name, "values": codes, "tickvals": list(range(len(axis.labels))),
                 "ticktext": list(axis.labels), "range": [0, max(len(axis.labels) - 1, 1)]}
     numbers = np.array(axis.display(raw), dtype=float)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from evotune.exceptions import ConfigError
+from evotune.results import DEFAULT_METRIC
 from evotune.space import Categorical, Distribution, Space
 from evotune.storage import Storage
 from evotune.trial import Trial, TrialState
@@ -80,6 +81,30 @@ def check_direction(direction: str) -> str:
     return direction
 
 
+def metric_direction(study: StudySnapshot, metric: str | None = None, direction: str | None = None) -> str:
+    """Whether lower or higher is better for the plotted ``metric``.
+
+    ``direction`` when given; else the study's direction, for the metric it optimizes. Another
+    metric's direction is not guessed from its name (``neg_log_loss`` is a loss to maximize),
+    so it must be given.
+
+    Raises:
+        ConfigError: For a direction that is not "minimize" or "maximize", a metric no trial
+            reports, or another metric than the optimized one given without ``direction``.
+    """
+    if direction is not None:
+        return check_direction(direction)
+    optimized = study.metric or DEFAULT_METRIC
+    if metric is None or metric == optimized:
+        return study.direction
+    scored_trials(study.trials, metric)  # an unknown metric is named as such first
+    raise ConfigError(
+        f"direction must be given to plot metric {metric!r}: study {study.name!r} optimizes {optimized!r} "
+        f"({study.direction}), and which way is better for {metric!r} is not known; pass "
+        f"direction='minimize' or direction='maximize' (evotune plot: --direction)"
+    )
+
+
 def scored_trials(trials: Sequence[Trial], metric: str | None = None) -> tuple[list[Trial], np.ndarray]:
     """The COMPLETE trials that have a finite value, and those values.
 
@@ -137,6 +162,25 @@ def choice_label(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def choice_labels(choices: Sequence[Any]) -> list[str]:
+    """One distinct label per choice: :func:`choice_label`, or JSON where labels would be equal.
+
+    ``["relu", None]`` gives ``relu`` and ``null``; ``[1, "1"]`` gives ``1`` and ``"1"`` (the
+    string quoted), as do ``[None, "null"]`` and ``[True, "true"]``. Choices are unique by
+    their JSON, so quoting every colliding string always ends with distinct labels.
+    """
+    labels = [choice_label(c) for c in choices]
+    while True:
+        counts: dict[str, int] = {}
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        clashing = [i for i, label in enumerate(labels) if counts[label] > 1 and label != json.dumps(choices[i])]
+        if not clashing:
+            return labels
+        for i in clashing:
+            labels[i] = json.dumps(choices[i])
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -155,26 +199,35 @@ class ParamAxis:
         self.categorical = isinstance(distribution, Categorical)
         self.log = bool(getattr(distribution, "log", False))
         if self.categorical:
-            self.labels = [choice_label(c) for c in distribution.choices]  # type: ignore[attr-defined]
+            choices = distribution.choices  # type: ignore[attr-defined]
+            self.labels = choice_labels(choices)
+            self._positions = {distribution.key(c): i for i, c in enumerate(choices)}
             self.scale = "category"
         else:
             self.low = float(distribution.low)  # type: ignore[attr-defined]
             self.high = float(distribution.high)  # type: ignore[attr-defined]
             self.scale = "log" if self.log else "linear"
 
+    def position(self, value: Any) -> int | None:
+        """The index of a categorical value among the choices (None for a value not in the space)."""
+        try:
+            return self._positions.get(self.distribution.key(value))
+        except (TypeError, ValueError):  # not JSON: not a choice
+            return None
+
     def display(self, values: Sequence[Any]) -> list[Any]:
-        """Values as drawn on the axis: numbers stay numbers, choices become labels."""
+        """Values as drawn on the axis: numbers stay numbers, choices become their labels."""
         if self.categorical:
-            return [choice_label(v) for v in values]
+            positions = [self.position(v) for v in values]
+            return [choice_label(v) if at is None else self.labels[at] for v, at in zip(values, positions)]
         return [float(v) if _is_number(v) else None for v in values]
 
     def unit(self, values: Sequence[Any]) -> np.ndarray:
         """Continuous coordinate in [0, 1] of each value (NaN for a value not in the space)."""
         if self.categorical:
             count = len(self.labels)
-            index = {label: i for i, label in enumerate(self.labels)}
-            return np.array([(index[choice_label(v)] + 0.5) / count if choice_label(v) in index else np.nan
-                             for v in values], dtype=float)
+            positions = [self.position(v) for v in values]
+            return np.array([np.nan if at is None else (at + 0.5) / count for at in positions], dtype=float)
         numbers = np.array([float(v) if _is_number(v) else np.nan for v in values], dtype=float)
         if self.log:
             with np.errstate(divide="ignore", invalid="ignore"):

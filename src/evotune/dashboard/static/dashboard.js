@@ -272,7 +272,8 @@
     }
 
     function filterCell(column) {
-      const input = el("input", { type: "search", placeholder: column.kind === "number" ? ">0.5" : "text",
+      const hint = column.kind === "number" ? ">0.5" : column.kind === "time" ? "UTC date: 2024-05-01" : "text";
+      const input = el("input", { type: "search", placeholder: hint,
         "aria-label": "filter " + column.label });
       input.value = state.filters[column.id] || "";
       let timer = null;
@@ -315,8 +316,9 @@
         const rows = data.rows.map(function (row) {
           const cells = row.map(function (value, i) {
             const column = data.columns[i];
-            const cell = el("td", { className: column.kind === "number" ? "num" : "", text: fmt(value) });
-            if (column.id === "error" && value) cell.title = value;
+            const shown = column.kind === "time" ? when(value) : fmt(value);
+            const cell = el("td", { className: column.kind === "number" ? "num" : "", text: shown });
+            if ((column.id === "error" || column.kind === "time") && value) cell.title = value;
             return cell;
           });
           const tr = el("tr", { className: "state-" + String(row[stateAt]).toLowerCase(),
