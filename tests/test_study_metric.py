@@ -190,3 +190,54 @@ def test_a_metric_named_on_reopening_while_another_is_adopted_conflicts(storage,
     with pytest.raises(et.StudyConflictError, match="already exists with metric='loss', got metric='acc'"):
         et.Study(SPACE, metric="acc", storage=storage, name="nm")
     assert et.Study.load("nm", storage).metric == "loss"
+
+
+# -- a result the study refuses: kept with its FAILED trial ------------------------------------------
+@pytest.mark.parametrize("metric, result, kept, reason", [
+    ("acc", {"accuracy": 0.9, "loss": 0.1}, {"accuracy": 0.9, "loss": 0.1}, "no metric 'acc'"),
+    (None, {"acc": 0.9, "loss": 0.1}, {"acc": 0.9, "loss": 0.1}, "several metrics ['acc', 'loss']"),
+    ("acc", {"acc": 0.9, "f1": float("nan")}, {"acc": 0.9, "f1": "nan"}, "metric 'f1' must be finite"),
+    ("acc", {"acc": 0.9, "note": "text", "model": object()}, {"acc": 0.9, "note": "text"},
+     "metric 'note' must be a number"),
+    ("acc", "0.9", "0.9", "expected a number or a dict of named metrics"),
+], ids=["missing", "several", "nan-secondary", "text-secondary", "text"])
+def test_a_refused_result_is_kept_with_its_failed_trial(storage, metric, result, kept, reason):
+    study = et.Study(SPACE, metric=metric, storage=storage, name="nm", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: result, max_trials=1, show_progress=False)
+    trial = et.Study.load("nm", storage).trials[0]
+    assert trial.state is et.TrialState.FAILED and trial.metrics == {}
+    assert trial.error.startswith("objective returned an invalid result: ") and reason in trial.error
+    assert trial.error.endswith("(what it returned is kept in the trial's attrs['refused_result'])")
+    assert trial.attrs["refused_result"] == kept and "duration_objective" in trial.attrs
+
+
+def test_a_refused_result_with_nothing_to_keep_fails_as_before():
+    study = et.Study(SPACE, metric="acc", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: None, max_trials=1, show_progress=False)
+    trial = study.trials[0]
+    assert trial.error == "objective returned an invalid result: expected a number or a dict of named metrics, " \
+                          "got None (NoneType)"
+    assert "refused_result" not in trial.attrs
+
+
+@pytest.mark.parametrize("metric, result", [("acc", {"accuracy": 0.9}), (None, {"acc": 0.9, "loss": 0.1})],
+                         ids=["missing", "several"])
+def test_a_run_whose_first_results_all_lack_the_metric_stops_after_three(evotune_log, metric, result):
+    study = et.Study(SPACE, metric=metric, strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: result, max_trials=20, show_progress=False)
+    assert len(study.trials) == 3 and all(t.attrs["refused_result"] == result for t in study.trials)
+    assert study.stop_reason.startswith("the first 3 results were refused: the result has ")
+    assert "every later result would be refused alike" in evotune_log.text
+
+
+@pytest.mark.parametrize("results", [
+    [{"acc": 0.5}] + [{"accuracy": 0.9}] * 9,  # a trial completed first
+    [{"accuracy": 0.9}] * 2 + [{"acc": 0.5}] + [{"accuracy": 0.9}] * 7,  # then one completed
+    [{"acc": 0.5, "f1": float("nan")}] * 10,  # a NaN may depend on the parameters
+    [{"accuracy": 0.9}, {"loss": 0.9}] * 5,  # not the same names each time
+], ids=["complete-first", "complete-third", "nan", "different-names"])
+def test_a_run_goes_on_when_a_result_may_still_be_accepted(results):
+    answers = iter(results)
+    study = et.Study(SPACE, metric="acc", strategy=et.RandomSearch(seed=0))
+    study.optimize(lambda p: next(answers), max_trials=10, show_progress=False)
+    assert len(study.trials) == 10 and study.stop_reason == "max_trials reached"

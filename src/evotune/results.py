@@ -16,12 +16,38 @@ from evotune.trial import Trial, TrialState
 DEFAULT_METRIC = "value"
 
 
+#: The attr of a FAILED trial that keeps what JSON can store of the result the study refused.
+REFUSED_RESULT = "refused_result"
+#: Identical refusals, one for each of the first trials of a run, after which ``optimize`` stops
+#: when the results lack the metric by their names alone (see :class:`RefusalStreak`).
+REPEATED_REFUSALS = 3
+
+
+def _stand_in(value: Any) -> str:
+    """What to show for an object whose ``repr`` or ``str`` raises."""
+    return f"<{type(value).__name__} object>"
+
+
 def _shown(value: Any) -> str:
     """``repr(value)``, or a stand-in when the object cannot show itself."""
     try:
         return repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__ of a user's object must not stop the study
-        return f"<{type(value).__name__} object>"
+        return _stand_in(value)
+
+
+def error_text(error: BaseException) -> str:
+    """``"ExceptionType: message"``, with a stand-in for a message that ``str`` cannot give.
+
+    Example:
+        >>> error_text(ValueError("bad lr"))
+        'ValueError: bad lr'
+    """
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ of a user's exception must not stop the study
+        message = _stand_in(error)
+    return f"{type(error).__name__}: {message}"
 
 
 def _number(name: str, raw: Any) -> float:
@@ -78,6 +104,58 @@ def parse_result(result: Any, metric: str | None) -> tuple[float, dict[str, floa
     name = metric or DEFAULT_METRIC
     value = _number(name, result)
     return value, {name: value}
+
+
+def refusal(problem: ResultError, result: Any) -> tuple[str, dict[str, Any]]:
+    """The error and the attrs of a FAILED trial whose result the study refused.
+
+    The attrs keep what JSON can store of the result under ``"refused_result"``, so that its
+    numbers are not lost: NaN and infinite floats as text (see :func:`storable`), and of a dict,
+    the entries with a name and a value JSON can store.
+
+    Args:
+        problem: Why the study refused the result (from :func:`parse_result`).
+        result: The result the objective returned.
+    """
+    if isinstance(result, Mapping):
+        kept: Any = storable_only({name: storable(value) for name, value in result.items()}) or None
+    else:
+        kept = storable_only({REFUSED_RESULT: storable(result)}).get(REFUSED_RESULT)
+    if kept is None:
+        return f"objective returned an invalid result: {problem}", {}
+    return (f"objective returned an invalid result: {problem} (what it returned is kept in the trial's "
+            f"attrs[{REFUSED_RESULT!r}])"), {REFUSED_RESULT: kept}
+
+
+def lacks_metric(result: Any, metric: str | None) -> bool:
+    """Whether a result cannot give the metric to optimize by its names alone: a dict without
+    ``metric``, or with several metrics when the study names none. Every result with the same
+    names is refused the same way."""
+    if not isinstance(result, Mapping):
+        return False
+    return metric not in result if metric is not None else len(result) > 1
+
+
+class RefusalStreak:
+    """Tells when the first trials of a run have all had their result refused the same way, for a
+    metric that their names lack (see :func:`lacks_metric`): every later trial would be too."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.times = 0
+
+    def add(self, error: str, result: Any, metric: str | None, finished: int) -> bool:
+        """Count a refused result; whether the streak has just reached :data:`REPEATED_REFUSALS`.
+
+        Args:
+            error: The FAILED trial's error.
+            result: The refused result.
+            metric: The metric of the study.
+            finished: Trials the run has finished, this one included.
+        """
+        if lacks_metric(result, metric) and (self.times == 0 or error == self.error):
+            self.error, self.times = error, self.times + 1
+        return self.times == finished == REPEATED_REFUSALS
 
 
 def metrics_besides(trials: Iterable[Trial], metric: str) -> list[str]:

@@ -260,3 +260,36 @@ def test_a_main_script_objective_may_run_its_helpers_in_a_multiprocessing_pool(t
     """, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = script.communicate(timeout=90)
     assert out.strip() == "[('COMPLETE', None), ('COMPLETE', None)]", err
+
+
+# -- exceptions whose message cannot be formatted ---------------------------------------------------
+class BadStr(Exception):
+    """An exception whose ``str`` raises."""
+
+    def __str__(self):
+        raise RuntimeError("no str")
+
+
+def bad_str_below_half(params):
+    if params["x"] < 0.5:
+        raise BadStr()
+    return params["x"]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_an_exception_whose_message_cannot_be_formatted_fails_only_its_trial(n_jobs):
+    study = _study()
+    study.optimize(bad_str_below_half, max_trials=6, n_jobs=n_jobs, show_progress=False)
+    assert len(study.trials) == 6 and study.stop_reason == "max_trials reached"
+    failed = [t for t in study.trials if t.state is et.TrialState.FAILED]
+    assert failed and len(failed) == sum(t.params["x"] < 0.5 for t in study.trials)
+    assert all(t.error.startswith("BadStr: <BadStr object>\nTraceback") and "raise BadStr()" in t.error
+               for t in failed), [t.error for t in failed]
+
+
+def test_an_uncaught_exception_whose_message_cannot_be_formatted_is_raised_itself():
+    study = _study()
+    with pytest.raises(BadStr):
+        study.optimize(bad_str_below_half, max_trials=6, catch=(ValueError,), show_progress=False)
+    assert study.trials[-1].error.startswith("BadStr: <BadStr object>\nTraceback")
+    assert study.stop_reason == "aborted: BadStr"

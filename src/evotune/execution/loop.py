@@ -26,7 +26,7 @@ from evotune.execution.pool import resolve_n_jobs
 from evotune.execution.progress import ProgressDisplay
 from evotune.execution.runners import Runner, check_resources, is_lost_worker, make_runner
 from evotune.execution.unfinished import running_trials, starts_every_waiting, waiting_for
-from evotune.results import Report, storable, storable_only
+from evotune.results import RefusalStreak, Report, error_text, refusal, storable, storable_only
 from evotune.stopping import StopCriteria
 from evotune.trial import Trial, TrialState
 
@@ -80,7 +80,7 @@ def run_optimization(
         if interrupted:
             run.abandon("interrupted")
         else:  # a broken executor took the other running trials down too
-            run.abandon(WORKER_LOST if is_lost_worker(error) else f"aborted: {type(error).__name__}: {error}")
+            run.abandon(WORKER_LOST if is_lost_worker(error) else f"aborted: {error_text(error)}")
         raise
     finally:
         heartbeat.stop()
@@ -103,7 +103,8 @@ class _Run:
         self.running: dict[cf.Future, Trial] = {}
         self.worker = worker_name()
         self.start = time.monotonic()
-        self.failures = 0
+        self.failures = self.finished = 0
+        self.refusals = RefusalStreak()  # stops the run when its first results all lack the metric
         self.told_waiting = False  # said which trials a waiting strategy waits for
         self.withdrawn = False  # cancelled, once stopping, the submitted trials not yet started
         self.since_improvement = 0
@@ -262,7 +263,7 @@ class _Run:
             if isinstance(error, KeyboardInterrupt):
                 raise
             if not is_lost_worker(error):
-                self.finish(trial, error=f"{type(error).__name__}: {error}")
+                self.finish(trial, error=error_text(error))
                 return
             try:
                 usable = self.runner.recover()
@@ -304,7 +305,12 @@ class _Run:
         try:
             self.study._parse_result(result)  # the checks of tell, which writes nothing
         except ResultError as problem:
-            self.finish(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs)
+            error, kept = refusal(problem, result)
+            if self.finish(trial, error=error, attrs={**attrs, **kept}) is not None and self.refusals.add(
+                    error, result, self.study.metric, self.finished) and self.study.stop_reason is None:
+                self.study.stop_reason = f"the first {self.finished} results were refused: {problem}"
+                logger.warning("study %r stops: every later result would be refused alike: %s (what came back is "
+                               "kept in the trials' attrs)", self.study.name, error)
             return
         self.finish(trial, result, attrs=attrs)
 
@@ -339,9 +345,11 @@ class _Run:
         try:
             return self.study.tell(trial, result, attrs=attrs)
         except ResultError as problem:  # another process gave the study a metric meanwhile
-            return self.study.tell(trial, error=f"objective returned an invalid result: {problem}", attrs=attrs)
+            error, kept = refusal(problem, result)
+            return self.study.tell(trial, error=error, attrs={**(attrs or {}), **kept})
 
     def count(self, finished: Trial) -> None:
+        self.finished += 1
         if finished.state is TrialState.FAILED:
             self.failures += 1
         self.since_improvement += 1

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evotune.exceptions import ObjectiveError
-from evotune.results import Report
+from evotune.results import Report, error_text
 
 #: Objectives smaller than this (bytes) are sent with every trial: no round trip on a cache miss.
 INLINE_PAYLOAD_BYTES = 100_000
@@ -100,7 +100,7 @@ class Outcome:
                 self.result = cloudpickle.loads(self.result_data)
             except Exception as error:  # noqa: BLE001 - the trial fails, not the pool
                 self.error = (f"objective returned a result that cannot be unpickled in the process running "
-                              f"the study: {type(error).__name__}: {error}; {_RETURN_PLAIN}")
+                              f"the study: {error_text(error)}; {_RETURN_PLAIN}")
             self.result_data = None
 
     def caught_by(self, catch: tuple[type[BaseException], ...]) -> bool:
@@ -154,7 +154,7 @@ def evaluate(objective: Callable[[dict[str, Any]], Any], params: dict[str, Any])
         result = objective(dict(params))
     except Exception as error:  # noqa: BLE001 - every failure of user code is recorded
         return Outcome(
-            error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
+            error=error_text(error), traceback=traceback.format_exc(),
             exception=error, exception_types=tuple(qualified_name(cls) for cls in type(error).__mro__),
             duration=time.perf_counter() - start, worker=worker_name(),
         )
@@ -174,7 +174,7 @@ def pickle_objective(objective: Callable[..., Any]) -> bytes:
     except Exception as error:  # noqa: BLE001 - cloudpickle raises many kinds
         raise ObjectiveError(
             f"the objective {getattr(objective, '__name__', objective)!r} cannot be sent to worker "
-            f"processes: {type(error).__name__}: {error}. Create unpicklable resources (open files, "
+            f"processes: {error_text(error)}. Create unpicklable resources (open files, "
             f"locks, connections) inside the objective, or use n_jobs=1"
         ) from error
 
@@ -284,7 +284,7 @@ def evaluate_payload(payload: Payload, params: dict[str, Any]) -> Outcome:
         objective = _load(payload)
     except Exception as error:  # noqa: BLE001 - e.g. a module missing on this machine
         return Outcome(
-            error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(),
+            error=error_text(error), traceback=traceback.format_exc(),
             worker=worker_name(), load_error=True,
         )
     if objective is None:
@@ -305,7 +305,7 @@ def evaluate_payload(payload: Payload, params: dict[str, Any]) -> Outcome:
         outcome.result_data = cloudpickle.dumps(result)
     except Exception as error:  # noqa: BLE001 - the trial fails, not the pool
         outcome.error = (f"objective returned a result that cannot be sent back from its worker process"
-                         f"{_unpicklable_part(result)}: {type(error).__name__}: {error}; {_RETURN_PLAIN}")
+                         f"{_unpicklable_part(result)}: {error_text(error)}; {_RETURN_PLAIN}")
     return outcome
 
 
