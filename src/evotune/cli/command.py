@@ -140,7 +140,7 @@ def stop_running_commands() -> None:
     interrupted = False
     for process in processes:
         try:
-            _stop(process, 0.0 if interrupted else max(0.0, deadline - time.monotonic()))
+            _stop(process, 0.0 if interrupted else max(0.0, deadline - time.monotonic()), terminated=True)
         except KeyboardInterrupt:
             interrupted = True
 
@@ -286,8 +286,9 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _stop(process: subprocess.Popen, grace: float = STOP_GRACE) -> None:
-    """SIGTERM the command's process group, then SIGKILL what is left after ``grace`` seconds.
+def _stop(process: subprocess.Popen, grace: float = STOP_GRACE, *, terminated: bool = False) -> None:
+    """SIGTERM the command's process group (unless ``terminated``: it was sent already), then
+    SIGKILL what is left after ``grace`` seconds.
 
     A Ctrl-C (or a SIGTERM raised as one) during the grace period kills the group at once and
     is raised afterwards: an impatient user never leaves the command running behind evotune.
@@ -295,7 +296,8 @@ def _stop(process: subprocess.Popen, grace: float = STOP_GRACE) -> None:
     interrupt: KeyboardInterrupt | None = None
     try:
         if process.poll() is None:
-            _signal_group(process, signal.SIGTERM)
+            if not terminated:  # a second SIGTERM could cut short the command's own clean-up
+                _signal_group(process, signal.SIGTERM)
             deadline = time.monotonic() + grace
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
