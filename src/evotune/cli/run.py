@@ -27,6 +27,7 @@ from evotune.cli.tables import duration_text, number_text, ranked, trials_table
 from evotune.exceptions import ConfigError, StorageError, StudyNotFoundError
 from evotune.space import Float, Space
 from evotune.storage import redact_url
+from evotune.storage.connection import missing_folder
 from evotune.strategies import STRATEGIES, GridSearch, default_strategy
 from evotune.strategies.grid import grid_cells_done
 from evotune.study import Study
@@ -143,8 +144,7 @@ def _show_plan(tune: TuneConfig, settings: RunSettings, url: str, given_by: str)
     record, unreadable = _stored_record(tune, url)
     if unreadable is None and record is None:  # a new SQLite file: the run creates it, in its folder
         path = sqlite_file(url)
-        if path is not None and not path.absolute().parent.is_dir():
-            unreadable = f"folder {str(path.absolute().parent)!r} does not exist"
+        unreadable = None if path is None else missing_folder(str(path))
     if unreadable is not None:
         raise StorageError(f"{given_by} {redact_url(url)!r}: {unreadable}; the run would stop there")
     _check_stored(tune, record, url)

@@ -45,6 +45,12 @@ _HINTS = {
 }
 
 
+def missing_folder(path: str) -> str | None:
+    """Why SQLite cannot create the database file ``path``: its folder does not exist (None when it does)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return None if os.path.isdir(folder) else f"folder {folder!r} does not exist"
+
+
 def _hint(message: str) -> str:
     for word, hint in _HINTS.items():
         if word in message:
@@ -137,9 +143,9 @@ class SQLDatabase(Storage):
         if self.read_only:
             parsed = self._read_only_url(parsed)
         elif path and path != ":memory:":
-            folder = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(folder):
-                raise StorageError(f"storage URL {self.safe_url!r}: folder {folder!r} does not exist")
+            problem = missing_folder(path)
+            if problem is not None:
+                raise StorageError(f"storage URL {self.safe_url!r}: {problem}")
         engine = sa.create_engine(
             parsed, connect_args={"timeout": timeout, "check_same_thread": False}, future=True,
         )
