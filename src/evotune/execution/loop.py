@@ -318,19 +318,19 @@ class _Run:
                attrs: dict[str, Any] | None = None) -> Trial | None:
         """Tell the study; None when another worker already declared the trial lost.
 
-        Numpy values among ``attrs`` are stored as Python numbers (see :func:`~evotune.results.storable`). A
-        result the study refuses to record (attrs JSON cannot store, say) fails this trial with
-        the reason, keeping the attrs that can be stored; it does not stop the run.
+        ``tell`` stores numpy values among ``attrs`` as Python numbers (see
+        :func:`~evotune.results.storable`). A result the study refuses to record (attrs JSON
+        cannot store, say) fails this trial with the reason, keeping the attrs that can be
+        stored; it does not stop the run.
         """
         if self.heartbeat is not None:
             self.heartbeat.untrack(trial.number)
-        attrs = storable(attrs)
         try:
             try:
                 finished = self._tell(trial, result, error, attrs)
             except ConfigError as problem:
                 finished = self.study.tell(trial, error=f"the trial's result cannot be recorded: {problem}",
-                                           attrs=storable_only(attrs))
+                                           attrs=storable_only(storable(attrs)))
         except TrialStateError:
             logger.warning("trial %d finished after it was declared lost; its result is not recorded",
                            trial.number)
