@@ -24,6 +24,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.utils import check_random_state
 
 from evotune.exceptions import ConfigError, StudyNotFoundError, TrialStateError
+from evotune.results import error_text
 from evotune.sklearn.records import (
     CV_ATTR,
     Row,
@@ -339,7 +340,7 @@ class SearchLoop:
         self.stop_reason = self.study.stop_reason = (
             "interrupted" if interrupted else f"aborted: {type(error).__name__}"
         )
-        attrs = None if interrupted else {"aborted_by": f"{type(error).__name__}: {error}"[-_MAX_ERROR:]}
+        attrs = None if interrupted else {"aborted_by": error_text(error)[-_MAX_ERROR:]}
         for trial in [t for t, _ in batch] + [t for t, _ in self.deferred]:
             self.study.tell(trial, error="interrupted", attrs=attrs)
         self.deferred.clear()
