@@ -38,6 +38,7 @@ from evotune.cli.run import EXIT_INTERRUPTED, RepeatingFailureStop, check_not_al
 from evotune.exceptions import ConfigError
 from evotune.execution.objective import worker_name
 from evotune.execution.pool import resolve_n_jobs
+from evotune.results import error_text
 from evotune.storage import DEFAULT_URL, redact_url
 from evotune.study import Study
 from evotune.trial import Trial, TrialState
@@ -68,7 +69,7 @@ def import_objective(spec: str) -> Callable[..., Any]:
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
-        raise ConfigError(f"--objective {spec!r}: cannot import {module_name!r}: {type(error).__name__}: {error}") from None
+        raise ConfigError(f"--objective {spec!r}: cannot import {module_name!r}: {error_text(error)}") from None
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise ConfigError(f"--objective {spec!r}: {module_name!r} has no attribute {attribute!r}")

@@ -268,7 +268,7 @@ class _Run:
             try:
                 usable = self.runner.recover()
             except ConfigError as fatal:  # the workers cannot start at all: no retry would help
-                self.finish(trial, error=f"aborted: {type(fatal).__name__}: {fatal}")
+                self.finish(trial, error=f"aborted: {error_text(fatal)}")
                 raise fatal from None
             logger.warning("trial %d lost its worker process (%s)", trial.number, type(error).__name__)
             finished = self.finish(trial, error=WORKER_LOST)
