@@ -11,6 +11,7 @@ from evotune.cli.main import InputError, load_study, main, no_database, open_exi
 from evotune.plot import PLOT_KINDS, plot, save_figure
 from evotune.space import Space
 from evotune.storage import redact_url
+from evotune.study import DIRECTIONS
 
 
 @main.command("plot")
@@ -23,7 +24,7 @@ from evotune.storage import redact_url
                    "default: all, or the two most important for contour). A name holding a comma or "
                    "spaces is given alone: --params 'a,b' --params c.")
 @click.option("--metric", default=None, help="Plot this metric instead of the optimized one.")
-@click.option("--direction", type=click.Choice(["minimize", "maximize"]), default=None,
+@click.option("--direction", type=click.Choice(DIRECTIONS), default=None,
               help="Whether lower or higher --metric is better: needed for a metric other than the optimized "
                    "one (except by slice), whose direction is the study's.")
 @storage_option
